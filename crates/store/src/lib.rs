@@ -1,1 +1,166 @@
-//! placeholder
+//! The event store of Cachet: an append-only, hash-chained log with one global order, on SQLite
+//! (embedded default) and PostgreSQL (production, several server processes).
+//!
+//! Guarantees (see `shared/event-store.md`): the database refuses UPDATE and DELETE of events;
+//! every append states the stream version it expects; a command id is applied at most once,
+//! forever; positions are gap-free and become visible in order, so a reader following
+//! `position > checkpoint` never skips an event; each event's hash chains the exact stored bytes;
+//! an append is acknowledged only after its transaction is durably committed.
+//!
+//! Appends go through one [`appender`] task per process that commits concurrent requests together
+//! (group commit); reads use a connection pool.
+
+pub mod appender;
+pub mod error;
+pub mod hash;
+pub mod postgres;
+pub mod sqlite;
+pub mod typed;
+pub mod verify;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+pub use error::StoreError;
+
+/// The stream version an append expects to find.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Whatever the version is (only for streams with a single writer by construction).
+    Any,
+    /// Exactly this version; `Exact(0)` means the stream must not exist yet.
+    Exact(i64),
+}
+
+impl std::fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExpectedVersion::Any => f.write_str("any"),
+            ExpectedVersion::Exact(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// An event to append, already encoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i32,
+    /// Canonical bytes, stored and hashed as they are.
+    pub payload: Vec<u8>,
+    /// Canonical JSON bytes of [`typed::Metadata`].
+    pub metadata: Vec<u8>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// One command's events for one stream, appended atomically or not at all.
+#[derive(Clone, Debug)]
+pub struct AppendRequest {
+    pub stream_id: Uuid,
+    pub stream_type: String,
+    pub expected: ExpectedVersion,
+    /// The idempotency key: a second append with the same id appends nothing and returns the
+    /// first outcome.
+    pub command_id: Uuid,
+    pub events: Vec<NewEvent>,
+}
+
+/// What an append did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// The stream's version after the command.
+    pub stream_version: i64,
+    /// The global positions of the command's events, when it had any.
+    pub first_position: Option<i64>,
+    pub last_position: Option<i64>,
+    /// True when the command id had been applied before and nothing was appended now.
+    pub replayed: bool,
+}
+
+/// An event as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub position: i64,
+    pub event_id: Uuid,
+    pub stream_id: Uuid,
+    pub stream_type: String,
+    pub stream_version: i64,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub payload: Vec<u8>,
+    pub metadata: Vec<u8>,
+    pub command_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+/// The end of the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub position: i64,
+    pub hash: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The store, as every other crate sees it.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    fn backend(&self) -> Backend;
+
+    /// Appends one command's events, durably, or fails with a conflict and appends nothing.
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError>;
+
+    /// The events of one stream in version order.
+    async fn read_stream(&self, stream_id: Uuid) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Up to `limit` events with a position greater than `after`, in order.
+    async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The last committed position and hash.
+    async fn head(&self) -> Result<Head, StoreError>;
+
+    /// The outcome of a command id already applied, if it was.
+    async fn command_outcome(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError>;
+
+    /// A receiver that changes whenever events are committed, holding the latest known position
+    /// (from this process, and on PostgreSQL from every process through LISTEN/NOTIFY).
+    fn subscribe(&self) -> watch::Receiver<i64>;
+}
+
+/// The size of the batches [`stream_all`] reads.
+pub const READ_BATCH: i64 = 1_000;
+
+/// Every event after `after`, in order, read in batches so memory stays bounded.
+pub fn stream_all(store: &dyn EventStore, after: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
+    stream::try_unfold((after, false), move |(after, done)| async move {
+        if done {
+            return Ok::<_, StoreError>(None);
+        }
+        let batch = store.read_all(after, READ_BATCH).await?;
+        let next = batch.last().map_or(after, |e| e.position);
+        let done = (batch.len() as i64) < READ_BATCH;
+        Ok(Some((stream::iter(batch.into_iter().map(Ok::<_, StoreError>)), (next, done))))
+    })
+    .try_flatten()
+    .boxed()
+}
+
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(crate) fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Corrupt { detail: format!("timestamp {us} out of range") })
+}

@@ -1,0 +1,315 @@
+//! The SQLite backend: the embedded default. WAL with `synchronous=FULL` (durable on commit),
+//! one writer connection owned by the appender (`BEGIN IMMEDIATE`), a small pool for reads.
+//! One server process per database file.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, SqliteConnection};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::appender::{Appender, BatchTx, EventRow};
+use crate::{AppendOutcome, AppendRequest, Backend, EventStore, Head, StoreError, StoredEvent};
+
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+pub(crate) const EVENT_COLUMNS: &str = "position, event_id, stream_id, stream_type, stream_version, event_type, \
+     schema_version, payload, metadata, command_id, occurred_at_us, recorded_at_us, prev_hash, hash";
+
+/// An event row as both backends return it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRecord {
+    position: i64,
+    event_id: Uuid,
+    stream_id: Uuid,
+    stream_type: String,
+    stream_version: i64,
+    event_type: String,
+    schema_version: i32,
+    payload: Vec<u8>,
+    metadata: Vec<u8>,
+    command_id: Option<Uuid>,
+    occurred_at_us: i64,
+    recorded_at_us: i64,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl TryFrom<EventRecord> for StoredEvent {
+    type Error = StoreError;
+    fn try_from(r: EventRecord) -> Result<Self, StoreError> {
+        Ok(StoredEvent {
+            position: r.position,
+            event_id: r.event_id,
+            stream_id: r.stream_id,
+            stream_type: r.stream_type,
+            stream_version: r.stream_version,
+            event_type: r.event_type,
+            schema_version: r.schema_version,
+            payload: r.payload,
+            metadata: r.metadata,
+            command_id: r.command_id,
+            occurred_at: crate::from_micros(r.occurred_at_us)?,
+            recorded_at: crate::from_micros(r.recorded_at_us)?,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        })
+    }
+}
+
+pub(crate) fn into_events(rows: Vec<EventRecord>) -> Result<Vec<StoredEvent>, StoreError> {
+    rows.into_iter().map(StoredEvent::try_from).collect()
+}
+
+/// The outcome columns of the `commands` table.
+#[derive(sqlx::FromRow)]
+pub(crate) struct CommandRecord {
+    stream_id: Uuid,
+    stream_version: i64,
+    first_position: Option<i64>,
+    last_position: Option<i64>,
+}
+
+impl CommandRecord {
+    pub(crate) fn into_outcome(self) -> (Uuid, AppendOutcome) {
+        let outcome = AppendOutcome {
+            stream_version: self.stream_version,
+            first_position: self.first_position,
+            last_position: self.last_position,
+            replayed: true,
+        };
+        (self.stream_id, outcome)
+    }
+}
+
+pub struct SqliteEventStore {
+    path: PathBuf,
+    pool: SqlitePool,
+    appender: Appender,
+    positions: watch::Receiver<i64>,
+}
+
+fn connect_options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true)
+}
+
+impl SqliteEventStore {
+    /// Opens (creating and migrating if needed) the store in a database file.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let options = connect_options(&path);
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await?;
+        MIGRATOR.run(&pool).await?;
+        let writer = SqliteWriter { conn: options.connect().await?, options };
+        let head = read_head(&pool).await?;
+        let (positions_tx, positions) = watch::channel(head.position);
+        let (appender, _task) = Appender::spawn(writer, positions_tx);
+        Ok(Self { path, pool, appender, positions })
+    }
+
+    /// Opens a database given as a `sqlite://` URL or a plain path.
+    pub async fn open_url(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?;
+        Self::open(options.get_filename()).await
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The read pool, for read models kept in the same database.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+async fn read_head(pool: &SqlitePool) -> Result<Head, StoreError> {
+    let (position, hash): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT position, last_hash FROM log_head WHERE id = 1").fetch_one(pool).await?;
+    Ok(Head { position, hash })
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        self.appender.append(request).await
+    }
+
+    async fn read_stream(&self, stream_id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ? ORDER BY stream_version");
+        into_events(sqlx::query_as(&sql).bind(stream_id).fetch_all(&self.pool).await?)
+    }
+
+    async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?");
+        into_events(sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(&self.pool).await?)
+    }
+
+    async fn head(&self) -> Result<Head, StoreError> {
+        read_head(&self.pool).await
+    }
+
+    async fn command_outcome(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError> {
+        let record: Option<CommandRecord> = sqlx::query_as(
+            "SELECT stream_id, stream_version, first_position, last_position FROM commands WHERE command_id = ?",
+        )
+        .bind(command_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(record.map(|r| r.into_outcome().1))
+    }
+
+    fn subscribe(&self) -> watch::Receiver<i64> {
+        self.positions.clone()
+    }
+}
+
+struct SqliteWriter {
+    conn: SqliteConnection,
+    options: SqliteConnectOptions,
+}
+
+impl SqliteWriter {
+    async fn exec(&mut self, sql: &str) -> Result<(), StoreError> {
+        sqlx::query(sql).execute(&mut self.conn).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BatchTx for SqliteWriter {
+    async fn begin(&mut self) -> Result<Head, StoreError> {
+        // IMMEDIATE takes the write lock now: a deferred transaction that reads then writes would
+        // fail with SQLITE_BUSY at once, ignoring busy_timeout.
+        self.exec("BEGIN IMMEDIATE").await?;
+        let (position, hash): (i64, Vec<u8>) =
+            sqlx::query_as("SELECT position, last_hash FROM log_head WHERE id = 1").fetch_one(&mut self.conn).await?;
+        Ok(Head { position, hash })
+    }
+
+    async fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.exec("SAVEPOINT append_one").await
+    }
+
+    async fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        self.exec("RELEASE append_one").await
+    }
+
+    async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        self.exec("ROLLBACK TO append_one").await
+    }
+
+    async fn find_command(&mut self, command_id: Uuid) -> Result<Option<(Uuid, AppendOutcome)>, StoreError> {
+        let record: Option<CommandRecord> = sqlx::query_as(
+            "SELECT stream_id, stream_version, first_position, last_position FROM commands WHERE command_id = ?",
+        )
+        .bind(command_id)
+        .fetch_optional(&mut self.conn)
+        .await?;
+        Ok(record.map(CommandRecord::into_outcome))
+    }
+
+    async fn stream_version(&mut self, stream_id: Uuid) -> Result<i64, StoreError> {
+        let version: Option<i64> = sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = ?")
+            .bind(stream_id)
+            .fetch_optional(&mut self.conn)
+            .await?;
+        Ok(version.unwrap_or(0))
+    }
+
+    async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<(), StoreError> {
+        for row in rows {
+            let event = &row.request.events[row.index];
+            sqlx::query(
+                "INSERT INTO events (position, event_id, stream_id, stream_type, stream_version, event_type, \
+                 schema_version, payload, metadata, command_id, occurred_at_us, recorded_at_us, prev_hash, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(row.position)
+            .bind(event.event_id)
+            .bind(row.request.stream_id)
+            .bind(&row.request.stream_type)
+            .bind(row.stream_version)
+            .bind(&event.event_type)
+            .bind(event.schema_version)
+            .bind(&event.payload)
+            .bind(&event.metadata)
+            .bind(row.request.command_id)
+            .bind(crate::micros(event.occurred_at))
+            .bind(row.recorded_at_us)
+            .bind(&row.prev_hash[..])
+            .bind(&row.hash[..])
+            .execute(&mut self.conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn set_stream_version(&mut self, request: &AppendRequest, version: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO streams (stream_id, stream_type, version) VALUES (?, ?, ?) \
+             ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
+        )
+        .bind(request.stream_id)
+        .bind(&request.stream_type)
+        .bind(version)
+        .execute(&mut self.conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_command(
+        &mut self,
+        request: &AppendRequest,
+        outcome: &AppendOutcome,
+        recorded_at_us: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at_us) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(request.command_id)
+        .bind(request.stream_id)
+        .bind(outcome.stream_version)
+        .bind(outcome.first_position)
+        .bind(outcome.last_position)
+        .bind(recorded_at_us)
+        .execute(&mut self.conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn commit(&mut self, head: &Head) -> Result<(), StoreError> {
+        sqlx::query("UPDATE log_head SET position = ?, last_hash = ? WHERE id = 1")
+            .bind(head.position)
+            .bind(&head.hash)
+            .execute(&mut self.conn)
+            .await?;
+        self.exec("COMMIT").await
+    }
+
+    async fn rollback(&mut self) -> Result<(), StoreError> {
+        self.exec("ROLLBACK").await
+    }
+
+    async fn reconnect(&mut self) -> Result<(), StoreError> {
+        let fresh = self.options.connect().await?;
+        let old = std::mem::replace(&mut self.conn, fresh);
+        let _ = old.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,358 @@
+//! The store contract, written once against [`Harness`] and instantiated per backend.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cachet_store::verify::{verify_chain, BreakKind};
+use cachet_store::{stream_all, AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreError};
+use chrono::Utc;
+use futures::TryStreamExt;
+use uuid::Uuid;
+
+/// What a backend provides to the contract: its store, and raw SQL as a superuser would run it.
+#[async_trait]
+pub trait Harness: Send + Sync {
+    /// A new store instance on the test database (as a restarted process would open it).
+    async fn open(&self) -> Arc<dyn EventStore>;
+    /// Runs SQL directly, with the append-only protection still on.
+    async fn exec(&self, sql: &str) -> Result<(), String>;
+    /// Removes the append-only protection, as a superuser could.
+    async fn unprotect(&self);
+    /// SQL that alters the payload bytes of the event at a position.
+    fn alter_payload_sql(&self, position: i64) -> String;
+    /// SQL that inserts a forged copy of the event at `position` right after it, at the end.
+    fn forge_after_sql(&self, position: i64) -> String;
+}
+
+pub fn event(n: usize) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: "TestHappened".to_owned(),
+        schema_version: 1,
+        payload: format!(r#"{{"type":"TestHappened","n":{n},"text":"cachet de la poste"}}"#).into_bytes(),
+        metadata: br#"{"actor":{"kind":"system","component":"test"}}"#.to_vec(),
+        occurred_at: Utc::now(),
+    }
+}
+
+pub fn request(stream_id: Uuid, expected: ExpectedVersion, events: usize) -> AppendRequest {
+    AppendRequest {
+        stream_id,
+        stream_type: "test".to_owned(),
+        expected,
+        command_id: Uuid::new_v4(),
+        events: (0..events).map(event).collect(),
+    }
+}
+
+async fn assert_chain_valid(store: &dyn EventStore) {
+    let report = verify_chain(store, |_| {}).await.unwrap();
+    assert_eq!(report.first_break, None, "chain should verify");
+    assert_eq!(report.checked as i64, report.head.position);
+}
+
+async fn all_positions(store: &dyn EventStore) -> Vec<i64> {
+    stream_all(store, 0).map_ok(|e| e.position).try_collect().await.unwrap()
+}
+
+pub async fn appends_and_reads_back_a_stream_in_order(h: &dyn Harness) {
+    let store = h.open().await;
+    let stream = Uuid::new_v4();
+    let first = store.append(request(stream, ExpectedVersion::Exact(0), 2)).await.unwrap();
+    assert_eq!((first.stream_version, first.first_position, first.last_position), (2, Some(1), Some(2)));
+    let second = store.append(request(stream, ExpectedVersion::Exact(2), 1)).await.unwrap();
+    assert_eq!((second.stream_version, second.first_position), (3, Some(3)));
+    let events = store.read_stream(stream).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.stream_version).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert!(events.iter().all(|e| e.recorded_at >= e.occurred_at - chrono::Duration::seconds(5)));
+    assert_eq!(events[0].payload, event(0).payload, "payload bytes are stored exactly");
+    assert_chain_valid(&*store).await;
+}
+
+pub async fn a_stale_expected_version_is_a_conflict_and_appends_nothing(h: &dyn Harness) {
+    let store = h.open().await;
+    let stream = Uuid::new_v4();
+    store.append(request(stream, ExpectedVersion::Exact(0), 1)).await.unwrap();
+    let err = store.append(request(stream, ExpectedVersion::Exact(0), 1)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { actual: 1, .. }), "{err:?}");
+    assert_eq!(store.head().await.unwrap().position, 1);
+    assert_eq!(store.read_stream(stream).await.unwrap().len(), 1);
+}
+
+pub async fn thirty_two_tasks_racing_on_one_stream_have_exactly_one_winner_per_version(h: &dyn Harness) {
+    let store = h.open().await;
+    let stream = Uuid::new_v4();
+    for version in 0..5 {
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.append(request(stream, ExpectedVersion::Exact(version), 1)).await })
+            })
+            .collect();
+        let mut winners = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(outcome) => {
+                    winners += 1;
+                    assert_eq!(outcome.stream_version, version + 1);
+                }
+                Err(StoreError::Conflict { .. }) => {}
+                Err(other) => panic!("unexpected error {other:?}"),
+            }
+        }
+        assert_eq!(winners, 1, "exactly one winner for version {version}");
+    }
+    let versions: Vec<i64> = store.read_stream(stream).await.unwrap().iter().map(|e| e.stream_version).collect();
+    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    assert_chain_valid(&*store).await;
+}
+
+pub async fn thirty_two_tasks_racing_on_many_streams_keep_positions_contiguous_and_the_chain_valid(h: &dyn Harness) {
+    let store = h.open().await;
+    let shared = Uuid::new_v4();
+    let tasks: Vec<_> = (0..32)
+        .map(|task| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let own = Uuid::new_v4();
+                let (mut appended, mut version) = (0_i64, 0_i64);
+                for _ in 0..10 {
+                    let outcome =
+                        store.append(request(own, ExpectedVersion::Exact(version), 1 + task % 3)).await.unwrap();
+                    appended += outcome.last_position.unwrap() - outcome.first_position.unwrap() + 1;
+                    version = outcome.stream_version;
+                    // Everyone also races on one shared stream, retrying on conflict.
+                    loop {
+                        let version = store.read_stream(shared).await.unwrap().len() as i64;
+                        match store.append(request(shared, ExpectedVersion::Exact(version), 1)).await {
+                            Ok(_) => break,
+                            Err(StoreError::Conflict { .. }) => continue,
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    }
+                    appended += 1;
+                }
+                appended
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    let positions = all_positions(&*store).await;
+    assert_eq!(positions, (1..=total).collect::<Vec<_>>(), "positions are gap-free and ordered");
+    assert_eq!(store.read_stream(shared).await.unwrap().len(), 320);
+    assert_chain_valid(&*store).await;
+}
+
+pub async fn a_retried_command_appends_nothing_and_returns_the_first_outcome_even_after_reopening(h: &dyn Harness) {
+    let store = h.open().await;
+    let stream = Uuid::new_v4();
+    let command = request(stream, ExpectedVersion::Exact(0), 2);
+    let first = store.append(command.clone()).await.unwrap();
+    assert!(!first.replayed);
+    store.append(request(stream, ExpectedVersion::Exact(2), 1)).await.unwrap();
+
+    // The retry carries a now-stale expected version: it must still answer the first outcome.
+    let retried = store.append(command.clone()).await.unwrap();
+    assert!(retried.replayed);
+    assert_eq!((retried.stream_version, retried.first_position, retried.last_position), (2, Some(1), Some(2)));
+    assert_eq!(store.head().await.unwrap().position, 3);
+
+    drop(store);
+    let reopened = h.open().await;
+    let again = reopened.append(command.clone()).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.first_position, Some(1));
+    assert_eq!(reopened.command_outcome(command.command_id).await.unwrap().map(|o| o.stream_version), Some(2));
+    assert_eq!(reopened.head().await.unwrap().position, 3);
+}
+
+pub async fn concurrent_retries_of_one_command_append_it_once(h: &dyn Harness) {
+    let store = h.open().await;
+    let command = request(Uuid::new_v4(), ExpectedVersion::Exact(0), 1);
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, command) = (store.clone(), command.clone());
+            tokio::spawn(async move { store.append(command).await.unwrap() })
+        })
+        .collect();
+    let mut fresh = 0;
+    for task in tasks {
+        let outcome = task.await.unwrap();
+        assert_eq!(outcome.first_position, Some(1));
+        fresh += usize::from(!outcome.replayed);
+    }
+    assert_eq!(fresh, 1);
+    assert_eq!(store.head().await.unwrap().position, 1);
+}
+
+pub async fn a_command_id_reused_on_another_stream_is_refused(h: &dyn Harness) {
+    let store = h.open().await;
+    let command = request(Uuid::new_v4(), ExpectedVersion::Exact(0), 1);
+    store.append(command.clone()).await.unwrap();
+    let elsewhere = AppendRequest { stream_id: Uuid::new_v4(), ..command };
+    let err = store.append(elsewhere).await.unwrap_err();
+    assert!(matches!(err, StoreError::CommandIdReused { .. }), "{err:?}");
+    assert_eq!(store.head().await.unwrap().position, 1);
+}
+
+pub async fn a_failed_request_in_a_batch_leaves_the_others_committed(h: &dyn Harness) {
+    let store = h.open().await;
+    let taken = event(0);
+    store
+        .append(AppendRequest { events: vec![taken.clone()], ..request(Uuid::new_v4(), ExpectedVersion::Any, 0) })
+        .await
+        .unwrap();
+    // Many concurrent requests, so they share batches; one reuses an event id already stored.
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            let mut req = request(Uuid::new_v4(), ExpectedVersion::Exact(0), 2);
+            if i == 7 {
+                req.events[1] = taken.clone();
+            }
+            tokio::spawn(async move { (i, store.append(req).await) })
+        })
+        .collect();
+    for task in tasks {
+        let (i, result) = task.await.unwrap();
+        assert_eq!(result.is_err(), i == 7, "request {i}: {result:?}");
+    }
+    assert_eq!(all_positions(&*store).await, (1..=39).collect::<Vec<_>>());
+    assert_chain_valid(&*store).await;
+}
+
+pub async fn the_database_refuses_to_update_or_delete_events(h: &dyn Harness) {
+    let store = h.open().await;
+    store.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 2)).await.unwrap();
+    let update = h.exec("UPDATE events SET event_type = 'Forged' WHERE position = 1").await;
+    assert!(update.unwrap_err().contains("append-only"));
+    let delete = h.exec("DELETE FROM events WHERE position = 2").await;
+    assert!(delete.unwrap_err().contains("append-only"));
+    let command = h.exec("DELETE FROM commands").await;
+    assert!(command.unwrap_err().contains("append-only"));
+    assert_chain_valid(&*store).await;
+}
+
+async fn ten_events(h: &dyn Harness) -> Arc<dyn EventStore> {
+    let store = h.open().await;
+    for _ in 0..5 {
+        store.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 2)).await.unwrap();
+    }
+    assert_chain_valid(&*store).await;
+    h.unprotect().await;
+    store
+}
+
+async fn first_break(store: &dyn EventStore) -> cachet_store::verify::ChainBreak {
+    verify_chain(store, |_| {}).await.unwrap().first_break.expect("tampering must be detected")
+}
+
+pub async fn an_altered_payload_is_detected_at_its_position(h: &dyn Harness) {
+    let store = ten_events(h).await;
+    h.exec(&h.alter_payload_sql(4)).await.unwrap();
+    let broken = first_break(&*store).await;
+    assert_eq!((broken.position, broken.kind), (4, BreakKind::HashMismatch));
+    let stored = store.read_all(3, 1).await.unwrap().remove(0);
+    assert_eq!((broken.stream_id, broken.event_id), (Some(stored.stream_id), Some(stored.event_id)));
+}
+
+pub async fn a_deleted_event_is_detected_at_its_position(h: &dyn Harness) {
+    let store = ten_events(h).await;
+    h.exec("DELETE FROM events WHERE position = 6").await.unwrap();
+    let broken = first_break(&*store).await;
+    assert_eq!((broken.position, broken.kind), (6, BreakKind::Gap { found: 7 }));
+}
+
+pub async fn two_swapped_positions_are_detected_at_the_first(h: &dyn Harness) {
+    let store = ten_events(h).await;
+    for sql in [
+        "UPDATE events SET position = -3 WHERE position = 3",
+        "UPDATE events SET position = 3 WHERE position = 8",
+        "UPDATE events SET position = 8 WHERE position = -3",
+    ] {
+        h.exec(sql).await.unwrap();
+    }
+    let broken = first_break(&*store).await;
+    assert_eq!(broken.position, 3);
+    assert!(matches!(broken.kind, BreakKind::PrevHashMismatch | BreakKind::HashMismatch));
+}
+
+pub async fn a_forged_event_is_detected_at_its_position(h: &dyn Harness) {
+    let store = ten_events(h).await;
+    h.exec(&h.forge_after_sql(10)).await.unwrap();
+    // The forger also moves the head, so only the hash can tell.
+    h.exec("UPDATE log_head SET position = 11").await.unwrap();
+    let broken = first_break(&*store).await;
+    assert_eq!((broken.position, broken.kind), (11, BreakKind::HashMismatch));
+}
+
+pub async fn a_truncated_tail_is_detected(h: &dyn Harness) {
+    let store = ten_events(h).await;
+    h.exec("DELETE FROM events WHERE position > 8").await.unwrap();
+    let broken = first_break(&*store).await;
+    assert_eq!((broken.position, broken.kind), (9, BreakKind::HeadMismatch { head_position: 10, last_position: 8 }));
+}
+
+pub async fn subscribers_are_woken_by_appends(h: &dyn Harness) {
+    let store = h.open().await;
+    let mut positions = store.subscribe();
+    let initial = *positions.borrow_and_update();
+    assert_eq!(initial, 0);
+    store.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 3)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), positions.wait_for(|p| *p >= 3)).await.unwrap().unwrap();
+}
+
+pub async fn reading_everything_streams_in_batches_in_order(h: &dyn Harness) {
+    let store = h.open().await;
+    let total = cachet_store::READ_BATCH * 2 + 17;
+    let mut appended = 0;
+    while appended < total {
+        let n = (total - appended).min(100) as usize;
+        store.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), n)).await.unwrap();
+        appended += n as i64;
+    }
+    assert_eq!(all_positions(&*store).await, (1..=total).collect::<Vec<_>>());
+    let after: BTreeSet<i64> = stream_all(&*store, total - 5).map_ok(|e| e.position).try_collect().await.unwrap();
+    assert_eq!(after, (total - 4..=total).collect());
+    assert_chain_valid(&*store).await;
+}
+
+/// Instantiates every contract test for one backend, given an async fn building its harness.
+#[macro_export]
+macro_rules! contract_tests {
+    ($harness:path) => {
+        $crate::contract_tests!(@each $harness;
+            appends_and_reads_back_a_stream_in_order,
+            a_stale_expected_version_is_a_conflict_and_appends_nothing,
+            thirty_two_tasks_racing_on_one_stream_have_exactly_one_winner_per_version,
+            thirty_two_tasks_racing_on_many_streams_keep_positions_contiguous_and_the_chain_valid,
+            a_retried_command_appends_nothing_and_returns_the_first_outcome_even_after_reopening,
+            concurrent_retries_of_one_command_append_it_once,
+            a_command_id_reused_on_another_stream_is_refused,
+            a_failed_request_in_a_batch_leaves_the_others_committed,
+            the_database_refuses_to_update_or_delete_events,
+            an_altered_payload_is_detected_at_its_position,
+            a_deleted_event_is_detected_at_its_position,
+            two_swapped_positions_are_detected_at_the_first,
+            a_forged_event_is_detected_at_its_position,
+            a_truncated_tail_is_detected,
+            subscribers_are_woken_by_appends,
+            reading_everything_streams_in_batches_in_order,
+        );
+    };
+    (@each $harness:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(harness) = $harness().await else { return };
+                $crate::contract::$name(&harness).await;
+                harness.finish().await;
+            }
+        )*
+    };
+}
