@@ -364,6 +364,8 @@ pub struct PieceState {
     pub on_paper: bool,
     /// The exam office's latest finding.
     pub review: Option<PieceReview>,
+    /// Received after being listed missing, and not examined since.
+    pub awaiting_review: bool,
 }
 
 /// The deposit that made the dossier a registration.
@@ -452,7 +454,9 @@ impl DossierState {
             }
             DossierEvent::Transferred => self.status = Status::UnderReview,
             DossierEvent::PieceReviewed { piece, review } => {
-                self.pieces.entry(piece.clone()).or_default().review = Some(review.clone());
+                let state = self.pieces.entry(piece.clone()).or_default();
+                state.review = Some(review.clone());
+                state.awaiting_review = false;
             }
             DossierEvent::MarkedIncomplete { missing } => {
                 self.status = Status::Incomplete;
@@ -466,6 +470,7 @@ impl DossierState {
                 self.missing.retain(|m| &m.code != piece);
                 let state = self.pieces.entry(piece.clone()).or_default();
                 state.review = None;
+                state.awaiting_review = true;
                 match delivery {
                     PieceDelivery::Online { file, .. } => state.file = Some(file.clone()),
                     PieceDelivery::Post { .. } | PieceDelivery::Counter { .. } => state.on_paper = true,
@@ -802,6 +807,12 @@ pub fn decide(
         C::ConcludeReview => {
             auth(Who::Office, "conclure l'instruction d'un dossier")?;
             expect_status(state, &[S::UnderReview, S::Incomplete], "conclure l'instruction")?;
+            // A piece received after being listed missing must be examined before concluding.
+            if let Some(spec) =
+                config.pieces.iter().find(|p| state.pieces.get(&p.code).is_some_and(|s| s.awaiting_review))
+            {
+                return Err(DomainError::PieceAwaitingReview { label: spec.label.clone() });
+            }
             let missing = state.missing_after_review(config);
             if missing.is_empty() {
                 Ok(vec![E::MarkedComplete])
@@ -893,11 +904,11 @@ pub fn decide(
 
         C::DownloadConvocation { test } => {
             auth(Who::Owner, "télécharger cette convocation")?;
-            if state.status == S::NotRegistered {
-                return Err(DomainError::DossierNotFound);
-            }
+            // A rejected or withdrawn candidate is no longer convoked, even if the convocation was
+            // published before the rejection or the withdrawal.
+            expect_status(state, &[S::Complete], "télécharger une convocation")?;
             let spec = config.test(test).ok_or_else(|| DomainError::UnknownTest { test: test.to_string() })?;
-            if !state.convocations.get(test).is_some_and(|c| c.document.is_some()) {
+            if state.convocations.get(test).is_none_or(|c| c.document.is_none()) {
                 return Err(DomainError::ConvocationNotPublished { label: spec.label.clone() });
             }
             Ok(vec![E::ConvocationDownloaded { test: test.clone() }])

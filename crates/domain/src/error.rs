@@ -89,6 +89,9 @@ pub enum DomainError {
     #[error("Les préinscriptions sont closes depuis la date limite du {deadline}.")]
     PreRegistrationClosed { deadline: String },
 
+    #[error("La pièce « {label} » a été reçue mais n'a pas encore été examinée : examinez-la avant de conclure l'instruction.")]
+    PieceAwaitingReview { label: String },
+
     #[error("Un motif est obligatoire.")]
     ReasonRequired,
 

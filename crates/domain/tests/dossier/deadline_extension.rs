@@ -1,0 +1,93 @@
+//! A deadline may be extended by a recorded decision of the session stream; the extension then
+//! decides every verdict of the dossiers of that session.
+
+use cachet_domain::deadline::{DeadlineRule, Decisive, Verdict};
+use cachet_domain::dossier::{DossierCommand, DossierEvent, RejectionReason};
+use cachet_domain::session::{decide_session, SessionCommand, SessionEvent, SessionState};
+use cachet_domain::DomainError;
+
+use crate::support::*;
+
+fn opened() -> Vec<SessionEvent> {
+    vec![SessionEvent::SessionOpened { session_id: session_id(), config: config() }]
+}
+
+fn extend(new_deadline: chrono::NaiveDate, reason: &str) -> SessionCommand {
+    SessionCommand::ExtendDeadline { new_deadline, reason: reason.to_owned() }
+}
+
+#[test]
+fn an_administrator_extends_the_deadline_with_a_reason() {
+    let events =
+        decide_session(&SessionState::fold(&opened()), &extend(date(2023, 7, 13), " grève postale "), &admin());
+    assert_eq!(
+        events,
+        Ok(vec![SessionEvent::DeadlineExtended {
+            previous: deadline(),
+            new_deadline: date(2023, 7, 13),
+            reason: "grève postale".to_owned(),
+        }])
+    );
+}
+
+#[test]
+fn an_extension_needs_a_reason_and_a_later_date() {
+    let state = SessionState::fold(&opened());
+    assert_eq!(decide_session(&state, &extend(date(2023, 7, 13), "  "), &admin()), Err(DomainError::ReasonRequired));
+    let error = decide_session(&state, &extend(date(2023, 7, 6), "grève"), &admin()).expect_err("not later");
+    assert_eq!(
+        error.to_string(),
+        "La nouvelle date limite (06/07/2023) doit être postérieure à la date limite actuelle (06/07/2023)."
+    );
+}
+
+#[test]
+fn only_an_administrator_or_the_system_may_change_a_session() {
+    let state = SessionState::fold(&opened());
+    for actor in [staff(), auditor(), candidate()] {
+        assert_eq!(
+            decide_session(&state, &extend(date(2023, 7, 13), "grève"), &actor),
+            Err(DomainError::NotAllowed { action: "modifier une session d'examen" }),
+            "{actor:?}"
+        );
+    }
+}
+
+#[test]
+fn the_same_late_postmark_is_on_time_once_the_deadline_is_extended() {
+    let postmark = date(2023, 7, 10);
+    let command =
+        DossierCommand::RecordPostalReceipt { postmark_date: postmark, arrival_date: postmark, incident: None };
+    let verdict = |deadline, on_time| Verdict {
+        rule: DeadlineRule::Postmark,
+        decisive: Decisive::Date(postmark),
+        deadline,
+        on_time,
+    };
+
+    let late = verdict(deadline(), false);
+    given([pre_registered()]).when(command.clone(), at(after_deadline(), staff())).then(vec![
+        DossierEvent::PostalReceiptRecorded {
+            postmark_date: postmark,
+            arrival_date: postmark,
+            incident: None,
+            verdict: late,
+        },
+        DossierEvent::Rejected { reason: RejectionReason::Late { verdict: late } },
+    ]);
+
+    let mut session_events = opened();
+    let extension =
+        decide_session(&SessionState::fold(&session_events), &extend(date(2023, 7, 13), "grève postale"), &admin())
+            .expect("an extension");
+    session_events.extend(extension);
+    given([pre_registered()])
+        .in_session(SessionState::fold(&session_events))
+        .when(command, at(after_deadline(), staff()))
+        .then(vec![DossierEvent::PostalReceiptRecorded {
+            postmark_date: postmark,
+            arrival_date: postmark,
+            incident: None,
+            verdict: verdict(date(2023, 7, 13), true),
+        }]);
+}
