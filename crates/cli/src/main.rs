@@ -1,1 +1,56 @@
-fn main() {}
+//! `cachet`: the one binary of Cachet. Each subcommand lives in its own module with its options
+//! and a `run`.
+
+mod commands;
+mod database;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cachet",
+    version,
+    about = "Cachet : dossiers d'inscription aux examens, le cachet de la poste faisant foi."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Crée ou met à jour le schéma de la base de données.
+    Migrate(commands::migrate::Opts),
+    /// Vérifie la chaîne d'empreintes de tous les événements enregistrés.
+    Verify(commands::verify::Opts),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CACHET_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Migrate(opts) => commands::migrate::run(opts).await,
+        Command::Verify(opts) => commands::verify::run(opts).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("Erreur : {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}
