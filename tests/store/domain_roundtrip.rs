@@ -6,11 +6,11 @@ use std::sync::Arc;
 use cachet_domain::dossier::{decide, Context, DossierCommand, DossierState, FileRef, MediaType, PieceReview};
 use cachet_domain::event::StaffRole;
 use cachet_domain::ids::{CandidateId, DossierId, PieceCode, SessionId, Sha256Hex, UserCode};
-use cachet_domain::session::{OpeningHours, PieceKind, PieceSpec, SessionConfig, SessionEvent, SessionState};
+use cachet_domain::session::{SessionEvent, SessionState};
 use cachet_domain::Actor;
 use cachet_store::typed::{append_request, load, Metadata};
 use cachet_store::{EventStore, ExpectedVersion};
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc, Weekday};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use proptest::prelude::*;
 use uuid::Uuid;
 
@@ -18,29 +18,8 @@ use crate::contract::Harness;
 use crate::postgres::PgHarness;
 use crate::sqlite::SqliteHarness;
 
-fn piece(code: &str, label: &str, kind: PieceKind) -> PieceSpec {
-    PieceSpec { code: PieceCode::parse(code).unwrap(), label: label.to_owned(), kind }
-}
-
 fn session() -> SessionState {
-    let hours = |weekday| OpeningHours {
-        weekday,
-        opens: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
-        closes: NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
-    };
-    let config = SessionConfig {
-        title: "Examen professionnel d'adjoint technique territorial principal de 2e classe".to_owned(),
-        organiser: "Centre de Gestion de l'Orne".to_owned(),
-        deposit_deadline: NaiveDate::from_ymd_opt(2023, 7, 6).unwrap(),
-        counter_hours: [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri].map(hours).to_vec(),
-        pieces: vec![
-            piece("dossier-preinscription", "Dossier de pré-inscription", PieceKind::RegistrationForm),
-            piece("etats-services", "État des services", PieceKind::Required),
-            piece("amenagement", "Demande d'aménagement d'épreuves", PieceKind::Conditional),
-        ],
-        tests: vec![],
-        convocation_lead_days: 15,
-    };
+    let config = cachet_domain::demo::source_session();
     SessionState::fold(&[SessionEvent::SessionOpened { session_id: SessionId::from_uuid(Uuid::from_u128(7)), config }])
 }
 
@@ -56,7 +35,7 @@ fn file(n: u8) -> FileRef {
 /// A step of a random history: which command, and how long after the previous step.
 fn command(op: u8, n: u8) -> (DossierCommand, bool) {
     let code = |c: &str| PieceCode::parse(c).unwrap();
-    let pieces = ["dossier-preinscription", "etats-services", "amenagement"];
+    let pieces = ["dossier-preinscription", "etat-services", "amenagement-epreuves"];
     let any_piece = code(pieces[usize::from(n) % 3]);
     let date = NaiveDate::from_ymd_opt(2023, 7, 1).unwrap() + Duration::days(i64::from(n % 10));
     match op % 12 {

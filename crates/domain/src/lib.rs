@@ -7,6 +7,7 @@
 //! applies facts and cannot fail.
 
 pub mod deadline;
+pub mod demo;
 pub mod dossier;
 pub mod error;
 pub mod event;
