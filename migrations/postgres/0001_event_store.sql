@@ -46,8 +46,9 @@ CREATE TABLE log_head (
 INSERT INTO log_head (id, position, last_hash) VALUES (1, 0, decode(repeat('00', 32), 'hex'));
 
 CREATE TABLE checkpoints (
-    name     TEXT   PRIMARY KEY,
-    position BIGINT NOT NULL
+    name     TEXT    PRIMARY KEY,
+    position BIGINT  NOT NULL,
+    version  BIGINT  NOT NULL          -- the shape of the read model; a new one is rebuilt
 );
 
 CREATE FUNCTION cachet_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -48,7 +48,8 @@ INSERT INTO log_head (id, position, last_hash) VALUES (1, 0, zeroblob(32));
 -- Read models record how far they have read, in the same transaction as their rows.
 CREATE TABLE checkpoints (
     name     TEXT    PRIMARY KEY,
-    position INTEGER NOT NULL
+    position INTEGER  NOT NULL,
+    version  INTEGER  NOT NULL          -- the shape of the read model; a new one is rebuilt
 );
 
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events

@@ -19,6 +19,15 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// The stable code stored in read models.
+    pub fn code(self) -> &'static str {
+        match self {
+            Channel::Online => "online",
+            Channel::Post => "post",
+            Channel::Counter => "counter",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Channel::Online => "en ligne",

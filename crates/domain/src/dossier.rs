@@ -90,6 +90,16 @@ pub enum RejectionReason {
 }
 
 impl RejectionReason {
+    /// The stable code of the kind of reason, for statistics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RejectionReason::Late { .. } => "late",
+            RejectionReason::TransmissionIncident { .. } => "transmission_incident",
+            RejectionReason::RefusedForm { .. } => "refused_form",
+            RejectionReason::NonConforming { .. } => "non_conforming",
+        }
+    }
+
     /// The message shown to the candidate.
     pub fn message(&self) -> String {
         match self {
@@ -350,13 +360,44 @@ impl Status {
         }
     }
 
+    /// The stable code stored in read models, e.g. `under_review`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Status::NotRegistered => "not_registered",
+            Status::PreRegistered => "pre_registered",
+            Status::Deposited => "deposited",
+            Status::UnderReview => "under_review",
+            Status::Incomplete => "incomplete",
+            Status::Complete => "complete",
+            Status::Rejected => "rejected",
+            Status::Lapsed => "lapsed",
+            Status::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub const ALL: [Status; 9] = [
+        Status::NotRegistered,
+        Status::PreRegistered,
+        Status::Deposited,
+        Status::UnderReview,
+        Status::Incomplete,
+        Status::Complete,
+        Status::Rejected,
+        Status::Lapsed,
+        Status::Withdrawn,
+    ];
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+
     pub fn is_terminal(self) -> bool {
         matches!(self, Status::Rejected | Status::Withdrawn)
     }
 }
 
 /// What the exam office holds of one piece.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PieceState {
     /// The file deposited online, if any.
     pub file: Option<FileRef>,
@@ -369,13 +410,13 @@ pub struct PieceState {
 }
 
 /// The deposit that made the dossier a registration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deposit {
     pub channel: Channel,
     pub verdict: Verdict,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Convocation {
     pub document: Option<FileRef>,
     pub withheld: Option<String>,
@@ -383,7 +424,7 @@ pub struct Convocation {
 }
 
 /// The state of a dossier, folded from its events.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DossierState {
     pub id: Option<DossierId>,
     pub session_id: Option<SessionId>,
