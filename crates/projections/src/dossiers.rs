@@ -128,7 +128,12 @@ impl Projection for DossiersProjection {
         ]
     }
 
-    async fn apply(&self, conn: &mut AnyConnection, target: Target, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        target: Target,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
         let (status, pieces, sessions) = (target.table(STATUS), target.table(PIECES), target.table(SESSIONS));
         let mut dossiers: BTreeMap<Uuid, Entry> = BTreeMap::new();
         for stored in events {
@@ -140,16 +145,17 @@ impl Projection for DossiersProjection {
                 continue;
             }
             let event: DossierEvent = decode(stored)?;
-            if !dossiers.contains_key(&stored.stream_id) {
-                let saved: Option<String> = sqlx::query_scalar(&format!("SELECT state FROM {status} WHERE dossier_id = $1"))
-                    .bind(stored.stream_id.to_string())
-                    .fetch_optional(&mut *conn)
-                    .await?;
+            if let std::collections::btree_map::Entry::Vacant(vacant) = dossiers.entry(stored.stream_id) {
+                let saved: Option<String> =
+                    sqlx::query_scalar(&format!("SELECT state FROM {status} WHERE dossier_id = $1"))
+                        .bind(stored.stream_id.to_string())
+                        .fetch_optional(&mut *conn)
+                        .await?;
                 let state = match saved {
                     Some(text) => serde_json::from_str(&text).map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
                     None => DossierState::default(),
                 };
-                dossiers.insert(stored.stream_id, Entry { state, version: 0, position: 0, updated_at_us: 0 });
+                vacant.insert(Entry { state, version: 0, position: 0, updated_at_us: 0 });
             }
             if let Some(entry) = dossiers.get_mut(&stored.stream_id) {
                 entry.state = std::mem::take(&mut entry.state).evolve(&event);
@@ -163,12 +169,13 @@ impl Projection for DossiersProjection {
             let Some(view) = StatusView::from_state(&entry.state, entry.version, entry.position) else { continue };
             write_status(conn, &status, &view, &entry).await?;
             let session_id = view.session_id.as_uuid();
-            if !configs.contains_key(&session_id) {
-                let text: Option<String> = sqlx::query_scalar(&format!("SELECT config FROM {sessions} WHERE session_id = $1"))
-                    .bind(session_id.to_string())
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                configs.insert(session_id, text.and_then(|t| serde_json::from_str(&t).ok()));
+            if let std::collections::hash_map::Entry::Vacant(vacant) = configs.entry(session_id) {
+                let text: Option<String> =
+                    sqlx::query_scalar(&format!("SELECT config FROM {sessions} WHERE session_id = $1"))
+                        .bind(session_id.to_string())
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                vacant.insert(text.and_then(|t| serde_json::from_str(&t).ok()));
             }
             if let Some(Some(config)) = configs.get(&session_id) {
                 write_pieces(conn, &pieces, id, config, &entry.state).await?;
@@ -206,7 +213,12 @@ async fn apply_session(conn: &mut AnyConnection, sessions: &str, stored: &Stored
     Ok(())
 }
 
-async fn write_status(conn: &mut AnyConnection, table: &str, view: &StatusView, entry: &Entry) -> Result<(), ProjectionError> {
+async fn write_status(
+    conn: &mut AnyConnection,
+    table: &str,
+    view: &StatusView,
+    entry: &Entry,
+) -> Result<(), ProjectionError> {
     let state = &entry.state;
     sqlx::query(&format!(
         "INSERT INTO {table} (dossier_id, session_id, candidate_id, user_code, status, message, missing, \
@@ -248,7 +260,10 @@ async fn write_pieces(
     config: &SessionConfig,
     state: &DossierState,
 ) -> Result<(), ProjectionError> {
-    sqlx::query(&format!("DELETE FROM {table} WHERE dossier_id = $1")).bind(dossier.to_string()).execute(&mut *conn).await?;
+    sqlx::query(&format!("DELETE FROM {table} WHERE dossier_id = $1"))
+        .bind(dossier.to_string())
+        .execute(&mut *conn)
+        .await?;
     for (ord, spec) in config.pieces.iter().enumerate() {
         let piece = state.pieces.get(&spec.code);
         let (code, reason) = piece_state_code(piece);

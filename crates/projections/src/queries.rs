@@ -92,9 +92,12 @@ fn status_from_row(row: &AnyRow) -> Result<DossierStatus, ProjectionError> {
         message: row.try_get("message")?,
         missing: serde_json::from_str(&missing).map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
         deposit: match (channel, on_time, explanation) {
-            (Some(channel), Some(on_time), Some(explanation)) => {
-                Some(DepositInfo { channel_label: channel_label(&channel), channel, on_time: on_time != 0, explanation })
-            }
+            (Some(channel), Some(on_time), Some(explanation)) => Some(DepositInfo {
+                channel_label: channel_label(&channel),
+                channel,
+                on_time: on_time != 0,
+                explanation,
+            }),
             _ => None,
         },
         rejection: row.try_get("rejection")?,
@@ -252,13 +255,20 @@ pub struct QueuePage {
     pub items: Vec<DossierStatus>,
 }
 
-pub async fn queue(db: &ReadDb, session_id: Uuid, queue: Queue, page: i64, per_page: i64) -> Result<QueuePage, ProjectionError> {
+pub async fn queue(
+    db: &ReadDb,
+    session_id: Uuid,
+    queue: Queue,
+    page: i64,
+    per_page: i64,
+) -> Result<QueuePage, ProjectionError> {
     let (page, per_page) = (page.max(1), per_page.clamp(1, 200));
-    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {STATUS} WHERE session_id = $1 AND status = $2"))
-        .bind(session_id.to_string())
-        .bind(queue.status().code())
-        .fetch_one(&db.pool)
-        .await?;
+    let total: i64 =
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {STATUS} WHERE session_id = $1 AND status = $2"))
+            .bind(session_id.to_string())
+            .bind(queue.status().code())
+            .fetch_one(&db.pool)
+            .await?;
     let rows = sqlx::query(&format!(
         "SELECT {STATUS_COLUMNS} FROM {STATUS} WHERE session_id = $1 AND status = $2 \
          ORDER BY registered_at_us, dossier_id LIMIT $3 OFFSET $4"
@@ -319,10 +329,12 @@ pub struct SessionSummary {
 }
 
 pub async fn session(db: &ReadDb, session_id: Uuid) -> Result<Option<SessionSummary>, ProjectionError> {
-    let row = sqlx::query(&format!("SELECT session_id, title, organiser, deadline, config FROM {SESSIONS} WHERE session_id = $1"))
-        .bind(session_id.to_string())
-        .fetch_optional(&db.pool)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT session_id, title, organiser, deadline, config FROM {SESSIONS} WHERE session_id = $1"
+    ))
+    .bind(session_id.to_string())
+    .fetch_optional(&db.pool)
+    .await?;
     row.map(|row| {
         let config: String = row.try_get("config")?;
         Ok(SessionSummary {

@@ -55,7 +55,12 @@ pub trait Projection: Send + Sync + 'static {
     fn schema(&self, target: Target) -> Vec<String>;
     /// Folds a batch of events (contiguous, in order) into the tables, in the caller's
     /// transaction.
-    async fn apply(&self, conn: &mut AnyConnection, target: Target, events: &[StoredEvent]) -> Result<(), ProjectionError>;
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        target: Target,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError>;
 }
 
 fn checkpoint_name(projection: &dyn Projection, target: Target) -> String {
@@ -67,10 +72,11 @@ fn checkpoint_name(projection: &dyn Projection, target: Target) -> String {
 pub async fn prepare(db: &ReadDb, projection: &dyn Projection, target: Target) -> Result<(), ProjectionError> {
     let name = checkpoint_name(projection, target);
     let mut tx = db.begin_write().await?;
-    let stored: Option<i64> = sqlx::query_scalar(&format!("SELECT version FROM checkpoints WHERE name = $1{}", db.for_update()))
-        .bind(&name)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let stored: Option<i64> =
+        sqlx::query_scalar(&format!("SELECT version FROM checkpoints WHERE name = $1{}", db.for_update()))
+            .bind(&name)
+            .fetch_optional(&mut *tx)
+            .await?;
     let fresh = target == Target::Rebuild || stored != Some(projection.version());
     if fresh {
         if stored.is_some() || target == Target::Rebuild {
@@ -112,10 +118,11 @@ pub async fn apply_batch(
 ) -> Result<i64, ProjectionError> {
     let name = checkpoint_name(projection, target);
     let mut tx = db.begin_write().await?;
-    let stored: i64 = sqlx::query_scalar(&format!("SELECT position FROM checkpoints WHERE name = $1{}", db.for_update()))
-        .bind(&name)
-        .fetch_one(&mut *tx)
-        .await?;
+    let stored: i64 =
+        sqlx::query_scalar(&format!("SELECT position FROM checkpoints WHERE name = $1{}", db.for_update()))
+            .bind(&name)
+            .fetch_one(&mut *tx)
+            .await?;
     let fresh: Vec<StoredEvent> = batch.iter().filter(|e| e.position > stored).cloned().collect();
     let Some(last) = fresh.last().map(|e| e.position) else {
         tx.rollback().await?;
@@ -125,7 +132,11 @@ pub async fn apply_batch(
         return Err(ProjectionError::OutOfOrder { expected: stored + 1, found: fresh[0].position });
     }
     projection.apply(&mut tx, target, &fresh).await?;
-    sqlx::query("UPDATE checkpoints SET position = $1 WHERE name = $2").bind(last).bind(&name).execute(&mut *tx).await?;
+    sqlx::query("UPDATE checkpoints SET position = $1 WHERE name = $2")
+        .bind(last)
+        .bind(&name)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(last)
 }

@@ -1,0 +1,141 @@
+//! The application as a library value: built from settings, it opens the store, starts the
+//! projections and exposes its router; `cachet serve` and the tests start it the same way.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use cachet_projections::db::ReadDb;
+use cachet_projections::dossiers::DossiersProjection;
+use cachet_projections::runner::{self, Projection, RunnerHandle};
+use cachet_store::postgres::PgEventStore;
+use cachet_store::sqlite::SqliteEventStore;
+use cachet_store::EventStore;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::files::FileStore;
+use crate::metrics::Metrics;
+
+/// Which database holds the events and the read models.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// The embedded default: one file.
+    Sqlite(PathBuf),
+    /// `postgres://…`: production, several server processes.
+    Postgres(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database: Database,
+    /// Where deposited files are kept.
+    pub files_dir: PathBuf,
+    /// Accept the `X-Cachet-Actor` identity header (development and demo only).
+    pub dev_identity: bool,
+    pub max_upload_bytes: u64,
+    /// How long a command waits for the read models to show it.
+    pub read_your_writes_timeout: Duration,
+    /// `/readyz` fails when a projection is further behind than this.
+    pub max_projection_lag: i64,
+}
+
+impl Settings {
+    pub fn new(database: Database, files_dir: PathBuf) -> Self {
+        Self {
+            database,
+            files_dir,
+            dev_identity: false,
+            max_upload_bytes: 10 * 1024 * 1024,
+            read_your_writes_timeout: crate::service::READ_YOUR_WRITES,
+            max_projection_lag: 1_000,
+        }
+    }
+}
+
+/// What every handler gets: cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The event store (the system of record).
+    pub store: Arc<dyn EventStore>,
+    /// The read models.
+    pub db: ReadDb,
+    /// The projections' progress, for read-your-writes and health.
+    pub runner: RunnerHandle,
+    /// Deposited files.
+    pub files: FileStore,
+    pub metrics: Metrics,
+    pub settings: Arc<Settings>,
+}
+
+pub struct App {
+    state: AppState,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("failed to open the event store")]
+    Store(#[from] cachet_store::StoreError),
+    #[error("failed to start the read models")]
+    Projections(#[from] cachet_projections::ProjectionError),
+    #[error("failed to register the metrics")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Every read model the service keeps.
+pub fn projections() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(DossiersProjection)]
+}
+
+impl App {
+    /// Opens (creating and migrating) the database and starts the projections.
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let (store, db): (Arc<dyn EventStore>, ReadDb) = match &settings.database {
+            Database::Sqlite(path) => {
+                let store = SqliteEventStore::open(path).await?;
+                (Arc::new(store), ReadDb::connect(&ReadDb::sqlite_url(path)).await?)
+            }
+            Database::Postgres(url) => (Arc::new(PgEventStore::connect(url).await?), ReadDb::connect(url).await?),
+        };
+        let (stop, stopped) = watch::channel(false);
+        let (runner, tasks) = runner::spawn(store.clone(), db.clone(), projections(), stopped).await?;
+        let state = AppState {
+            store,
+            db,
+            runner,
+            files: FileStore::new(settings.files_dir.clone(), settings.max_upload_bytes),
+            metrics: Metrics::new()?,
+            settings: Arc::new(settings),
+        };
+        Ok(Self { state, stop, tasks })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn router(&self) -> Router {
+        crate::routes::router(self.state.clone())
+    }
+
+    /// Serves until `shutdown` completes, then drains requests in flight and stops the
+    /// projections. Appends already submitted finish before their requests answer.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = self.router();
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,15 @@
+//! The HTTP layer of Cachet (axum): a thin layer that turns requests into commands, decides them
+//! against the domain and appends them, and serves the read models. Errors leave as
+//! `application/problem+json` with a French detail. The OpenAPI document at `/api/openapi.json`
+//! is generated from the handlers.
+
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod files;
+pub mod metrics;
+pub mod routes;
+pub mod service;
+
+pub use app::{App, AppState, Database, Settings};

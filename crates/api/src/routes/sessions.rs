@@ -1,0 +1,244 @@
+//! Exam sessions: open one (admin), read it (anyone), extend its deadline (admin), pre-register
+//! in it (candidate), and its work queues and statistics (exam office and auditors).
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use cachet_domain::dossier::DossierCommand;
+use cachet_domain::ids::{DossierId, SessionId, UserCode};
+use cachet_domain::session::{SessionCommand, SessionConfig};
+use cachet_projections::queries::{self, Queue, QueuePage, SessionSummary, Statistics};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+use crate::extract::{etag, parse_id, ApiJson, IdempotencyKey};
+use crate::service::{command_id, execute_dossier, execute_session, CommandOutcome};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(open_session))
+        .routes(routes!(get_session))
+        .routes(routes!(extend_deadline))
+        .routes(routes!(pre_register))
+        .routes(routes!(queue))
+        .routes(routes!(statistics))
+}
+
+fn parse_session(text: &str) -> Result<SessionId, ApiError> {
+    parse_id(text, "Cette session d'examen").map(SessionId::from_uuid)
+}
+
+/// Opens an exam session with its configuration: title, organiser, deposit deadline, counter
+/// hours, catalogue of pieces, tests and convocation lead time.
+#[utoipa::path(post, path = "/api/sessions", tag = "sessions",
+    request_body(content = Object, description = "La configuration de la session (voir la session de démonstration)."),
+    security(("identite" = [])),
+    responses(
+        (status = 201, body = CommandOutcome),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")
+    ))]
+async fn open_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(config): ApiJson<SessionConfig>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let command_id = command_id(key.as_deref(), "open-session");
+    let session_id = SessionId::from_uuid(Uuid::new_v5(&command_id, b"session"));
+    let outcome =
+        execute_session(&state, &caller, session_id, SessionCommand::Open { session_id, config }, command_id).await?;
+    Ok((StatusCode::CREATED, [(header::LOCATION, format!("/api/sessions/{session_id}"))], Json(outcome))
+        .into_response())
+}
+
+/// An exam session as configured, with the deadline in force.
+#[utoipa::path(get, path = "/api/sessions/{session_id}", tag = "sessions",
+    params(("session_id" = Uuid, Path, description = "La session")),
+    responses(
+        (status = 200, body = SessionSummary),
+        (status = 404, body = Problem, content_type = "application/problem+json")
+    ))]
+async fn get_session(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+) -> Result<Json<SessionSummary>, ApiError> {
+    let id = session_id_of(&session_id)?;
+    queries::session(&state.db, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound("Cette session d'examen n'existe pas.".to_owned()))
+}
+
+fn session_id_of(text: &str) -> Result<Uuid, ApiError> {
+    parse_session(text).map(|s| s.as_uuid())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DeadlineExtension {
+    /// The new deposit deadline (YYYY-MM-DD, Europe/Paris), later than the current one.
+    pub new_deadline: NaiveDate,
+    /// Why, e.g. « grève des services postaux ».
+    pub reason: String,
+}
+
+/// Extends the deposit deadline, with a recorded reason.
+#[utoipa::path(post, path = "/api/sessions/{session_id}/deadline-extensions", tag = "sessions",
+    params(("session_id" = Uuid, Path, description = "La session")),
+    request_body = DeadlineExtension,
+    security(("identite" = [])),
+    responses(
+        (status = 200, body = CommandOutcome),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")
+    ))]
+async fn extend_deadline(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(session_id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(body): ApiJson<DeadlineExtension>,
+) -> Result<Json<CommandOutcome>, ApiError> {
+    caller.require_admin()?;
+    let session_id = parse_session(&session_id)?;
+    let command = SessionCommand::ExtendDeadline { new_deadline: body.new_deadline, reason: body.reason };
+    let command_id = command_id(key.as_deref(), &format!("extend:{session_id}"));
+    Ok(Json(execute_session(&state, &caller, session_id, command, command_id).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreRegistration {
+    pub dossier_id: Uuid,
+    /// The *code utilisateur* to log in with.
+    pub user_code: String,
+    pub version: i64,
+    pub position: Option<i64>,
+    pub replayed: bool,
+}
+
+/// Pre-registers the calling candidate: opens their dossier and gives their *code utilisateur*.
+#[utoipa::path(post, path = "/api/sessions/{session_id}/dossiers", tag = "dossiers",
+    params(("session_id" = Uuid, Path, description = "La session")),
+    security(("identite" = [])),
+    responses(
+        (status = 201, body = PreRegistration),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")
+    ))]
+async fn pre_register(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(session_id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
+) -> Result<Response, ApiError> {
+    let candidate_id = caller.require_candidate()?;
+    let session_id = parse_session(&session_id)?;
+    let command_id = command_id(key.as_deref(), &format!("pre-register:{session_id}:{candidate_id}"));
+    // The dossier and its code derive from the command, so a retry finds the same ones.
+    let mut dossier_id = DossierId::from_uuid(Uuid::new_v5(&command_id, b"dossier"));
+    let mut user_code = code_of(dossier_id);
+    while let Some(existing) = queries::dossier_by_user_code(&state.db, user_code.as_str()).await? {
+        if existing.dossier_id == dossier_id.as_uuid() {
+            break;
+        }
+        dossier_id = DossierId::from_uuid(Uuid::new_v4());
+        user_code = code_of(dossier_id);
+    }
+    let command = DossierCommand::PreRegister { dossier_id, session_id, candidate_id, user_code: user_code.clone() };
+    let outcome = execute_dossier(&state, &caller, dossier_id, command, None, command_id).await?;
+    let body = PreRegistration {
+        dossier_id: outcome.id,
+        user_code: user_code.to_string(),
+        version: outcome.version,
+        position: outcome.position,
+        replayed: outcome.replayed,
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/api/dossiers/{}", outcome.id)), (header::ETAG, etag(outcome.version))],
+        Json(body),
+    )
+        .into_response())
+}
+
+fn code_of(dossier: DossierId) -> UserCode {
+    let bytes = dossier.as_uuid().into_bytes();
+    let mut code = [0_u8; UserCode::LEN];
+    code.copy_from_slice(&bytes[8..8 + UserCode::LEN]);
+    UserCode::from_random_bytes(code)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct Paging {
+    /// From 1.
+    pub page: Option<i64>,
+    /// From 1 to 200; 50 by default.
+    pub per_page: Option<i64>,
+}
+
+/// A work queue of the exam office: `to_transfer`, `to_review`, `incomplete`, `complete`,
+/// `rejected`, `lapsed`, `awaiting_deposit` or `withdrawn`; oldest pre-registration first.
+#[utoipa::path(get, path = "/api/sessions/{session_id}/queues/{queue}", tag = "sessions",
+    params(("session_id" = Uuid, Path, description = "La session"), ("queue" = String, Path, description = "La file"), Paging),
+    security(("identite" = [])),
+    responses(
+        (status = 200, body = QueuePage),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")
+    ))]
+async fn queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((session_id, queue)): Path<(String, String)>,
+    paging: Result<Query<Paging>, QueryRejection>,
+) -> Result<Json<QueuePage>, ApiError> {
+    caller.require_reader()?;
+    let Query(paging) = paging.map_err(|_| {
+        ApiError::BadRequest("Les paramètres page et per_page doivent être des nombres entiers.".to_owned())
+    })?;
+    let session = session_id_of(&session_id)?;
+    let queue = Queue::parse(&queue).ok_or_else(|| {
+        let known: Vec<&str> = Queue::ALL.iter().map(|q| q.code()).collect();
+        ApiError::NotFound(format!("Cette file de travail n'existe pas ; files possibles : {}.", known.join(", ")))
+    })?;
+    if queries::session(&state.db, session).await?.is_none() {
+        return Err(ApiError::NotFound("Cette session d'examen n'existe pas.".to_owned()));
+    }
+    let page =
+        queries::queue(&state.db, session, queue, paging.page.unwrap_or(1), paging.per_page.unwrap_or(50)).await?;
+    Ok(Json(page))
+}
+
+/// Counts of the session's dossiers by state, deposit channel and kind of rejection.
+#[utoipa::path(get, path = "/api/sessions/{session_id}/statistics", tag = "sessions",
+    params(("session_id" = Uuid, Path, description = "La session")),
+    security(("identite" = [])),
+    responses(
+        (status = 200, body = Statistics),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")
+    ))]
+async fn statistics(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(session_id): Path<String>,
+) -> Result<Json<Statistics>, ApiError> {
+    caller.require_reader()?;
+    let session = session_id_of(&session_id)?;
+    if queries::session(&state.db, session).await?.is_none() {
+        return Err(ApiError::NotFound("Cette session d'examen n'existe pas.".to_owned()));
+    }
+    Ok(Json(queries::statistics(&state.db, session).await?))
+}

@@ -1,0 +1,157 @@
+//! Executes commands: load the stream, decide, append with the expected version, then wait until
+//! the read models show the change (read-your-writes). Retried commands (same idempotency key)
+//! append nothing and answer the first outcome.
+
+use std::time::Duration;
+
+use cachet_domain::dossier::{decide, Context, DossierCommand, DossierEvent, DossierState};
+use cachet_domain::ids::{DossierId, SessionId};
+use cachet_domain::session::{decide_session, SessionCommand, SessionEvent, SessionState};
+use cachet_domain::DomainError;
+use cachet_store::typed::{append_request, load, Metadata};
+use cachet_store::{ExpectedVersion, StoreError};
+use chrono::Utc;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// How many times a command without `If-Match` is decided again after losing a race.
+const RETRIES: usize = 3;
+
+/// What a command did.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CommandOutcome {
+    /// The stream the command acted on (the dossier or the session).
+    pub id: Uuid,
+    /// The stream's version after the command: the new `ETag`.
+    pub version: i64,
+    /// The global position of the command's last event, when it appended any.
+    pub position: Option<i64>,
+    /// True when this is a retry of a command already applied: nothing was appended now.
+    pub replayed: bool,
+}
+
+/// A stable command id for an idempotency key: the same key from the same caller on the same
+/// route is the same command.
+pub fn command_id(key: Option<&str>, scope: &str) -> Uuid {
+    match key {
+        Some(key) => Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("cachet:{scope}:{key}").as_bytes()),
+        None => Uuid::new_v4(),
+    }
+}
+
+async fn load_session(state: &AppState, session_id: SessionId) -> Result<(SessionState, i64), ApiError> {
+    let (events, version) = load::<SessionEvent>(&*state.store, session_id.as_uuid()).await?;
+    Ok((SessionState::fold(&events), version))
+}
+
+async fn replayed(state: &AppState, id: Uuid, command_id: Uuid) -> Result<Option<CommandOutcome>, ApiError> {
+    Ok(state.store.command_outcome(command_id).await?.map(|o| CommandOutcome {
+        id,
+        version: o.stream_version,
+        position: o.last_position,
+        replayed: true,
+    }))
+}
+
+async fn settle(state: &AppState, outcome: CommandOutcome) -> CommandOutcome {
+    if let Some(position) = outcome.position {
+        if !state.runner.wait_for(position, state.settings.read_your_writes_timeout).await {
+            tracing::warn!(stream.position = position, "read models did not catch up in time");
+        }
+    }
+    outcome
+}
+
+/// Runs a dossier command for a caller.
+pub async fn execute_dossier(
+    state: &AppState,
+    caller: &Caller,
+    dossier_id: DossierId,
+    command: DossierCommand,
+    if_match: Option<i64>,
+    command_id: Uuid,
+) -> Result<CommandOutcome, ApiError> {
+    let id = dossier_id.as_uuid();
+    if let Some(outcome) = replayed(state, id, command_id).await? {
+        return Ok(outcome);
+    }
+    let actor = caller.actor();
+    for _ in 0..RETRIES {
+        let (events, version) = load::<DossierEvent>(&*state.store, id).await?;
+        let dossier = DossierState::fold(&events);
+        let session_id = match (&command, dossier.session_id) {
+            (DossierCommand::PreRegister { session_id, .. }, _) => *session_id,
+            (_, Some(session_id)) => session_id,
+            (_, None) => return Err(DomainError::DossierNotFound.into()),
+        };
+        // A candidate sees no dossier but their own: another's answers like a missing one.
+        if let (Caller::Candidate(candidate), Some(owner)) = (caller, dossier.candidate_id) {
+            if *candidate != owner {
+                return Err(DomainError::DossierNotFound.into());
+            }
+        }
+        if let Some(expected) = if_match {
+            if expected != version {
+                return Err(ApiError::StaleVersion { expected, actual: version });
+            }
+        }
+        let (session, _) = load_session(state, session_id).await?;
+        let now = Utc::now();
+        let decided = decide(&dossier, &command, &Context { now, actor: &actor, session: &session })?;
+        let metadata = Metadata { actor: actor.clone(), command_id, correlation_id: command_id, causation_id: None };
+        let request =
+            append_request(id, ExpectedVersion::Exact(version), &metadata, command.occurred_at(now), &decided);
+        match state.store.append(request).await {
+            Ok(o) => {
+                let outcome =
+                    CommandOutcome { id, version: o.stream_version, position: o.last_position, replayed: o.replayed };
+                return Ok(settle(state, outcome).await);
+            }
+            Err(StoreError::Conflict { actual, .. }) if if_match.is_some() => {
+                return Err(ApiError::StaleVersion { expected: version, actual });
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ApiError::Concurrent)
+}
+
+/// Runs a session command for a caller.
+pub async fn execute_session(
+    state: &AppState,
+    caller: &Caller,
+    session_id: SessionId,
+    command: SessionCommand,
+    command_id: Uuid,
+) -> Result<CommandOutcome, ApiError> {
+    let id = session_id.as_uuid();
+    if let Some(outcome) = replayed(state, id, command_id).await? {
+        return Ok(outcome);
+    }
+    let actor = caller.actor();
+    for _ in 0..RETRIES {
+        let (session, version) = load_session(state, session_id).await?;
+        let decided = decide_session(&session, &command, &actor)?;
+        let metadata = Metadata { actor: actor.clone(), command_id, correlation_id: command_id, causation_id: None };
+        let request = append_request(id, ExpectedVersion::Exact(version), &metadata, Utc::now(), &decided);
+        match state.store.append(request).await {
+            Ok(o) => {
+                let outcome =
+                    CommandOutcome { id, version: o.stream_version, position: o.last_position, replayed: o.replayed };
+                return Ok(settle(state, outcome).await);
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ApiError::Concurrent)
+}
+
+/// How long a command waits for the read models by default.
+pub const READ_YOUR_WRITES: Duration = Duration::from_secs(5);
