@@ -115,6 +115,11 @@ impl FileStore {
         Ok(FileRef { sha256, size, media_type, filename: sanitise_filename(filename) })
     }
 
+    /// Stores bytes already in memory (demo data, generated documents).
+    pub async fn put_bytes(&self, bytes: Vec<u8>, filename: &str) -> Result<FileRef, ApiError> {
+        self.put(Body::from(bytes), filename).await
+    }
+
     /// The bytes of a stored file.
     pub async fn read(&self, sha256: &str) -> Result<Vec<u8>, ApiError> {
         if Sha256Hex::parse(sha256).is_err() {

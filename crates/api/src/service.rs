@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use cachet_domain::dossier::{decide, Context, DossierCommand, DossierEvent, DossierState};
-use cachet_domain::ids::{DossierId, SessionId};
+use cachet_domain::ids::{DossierId, SessionId, UserCode};
 use cachet_domain::session::{decide_session, SessionCommand, SessionEvent, SessionState};
 use cachet_domain::DomainError;
 use cachet_store::typed::{append_request, load, Metadata};
@@ -151,6 +151,14 @@ pub async fn execute_session(
         }
     }
     Err(ApiError::Concurrent)
+}
+
+/// The *code utilisateur* of a dossier, derived from its random identifier.
+pub fn user_code_for(dossier: DossierId) -> UserCode {
+    let bytes = dossier.as_uuid().into_bytes();
+    let mut code = [0_u8; UserCode::LEN];
+    code.copy_from_slice(&bytes[8..8 + UserCode::LEN]);
+    UserCode::from_random_bytes(code)
 }
 
 /// How long a command waits for the read models by default.

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use cachet_api::Database;
+use cachet_projections::db::ReadDb;
 use cachet_store::postgres::PgEventStore;
 use cachet_store::sqlite::SqliteEventStore;
 use cachet_store::EventStore;
@@ -42,6 +44,33 @@ impl DatabaseOpts {
                 Ok(Arc::new(store))
             }
         }
+    }
+
+    /// The database as the service's settings name it.
+    pub fn database(&self) -> anyhow::Result<Database> {
+        match &self.database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Database::Postgres(url.clone()))
+            }
+            Some(url) => {
+                let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+                Ok(Database::Sqlite(PathBuf::from(path)))
+            }
+            None => {
+                std::fs::create_dir_all(&self.data_dir)
+                    .with_context(|| format!("failed to create the data folder {}", self.data_dir.display()))?;
+                Ok(Database::Sqlite(self.data_dir.join("cachet.sqlite")))
+            }
+        }
+    }
+
+    /// The read-model database (the same database, through the portable driver).
+    pub async fn open_read_db(&self) -> anyhow::Result<ReadDb> {
+        let url = match self.database()? {
+            Database::Postgres(url) => url,
+            Database::Sqlite(path) => ReadDb::sqlite_url(&path),
+        };
+        ReadDb::connect(&url).await.context("failed to open the read models")
     }
 
     /// Where the data lives, for messages.

@@ -19,6 +19,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Lance le service (base SQLite embarquée par défaut).
+    Serve(commands::serve::Opts),
+    /// Reconstruit les vues depuis le début du journal, ou les compare (--check).
+    Replay(commands::replay::Opts),
     /// Crée ou met à jour le schéma de la base de données.
     Migrate(commands::migrate::Opts),
     /// Vérifie la chaîne d'empreintes de tous les événements enregistrés.
@@ -33,6 +37,8 @@ async fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(opts) => commands::serve::run(opts).await,
+        Command::Replay(opts) => commands::replay::run(opts).await,
         Command::Migrate(opts) => commands::migrate::run(opts).await,
         Command::Verify(opts) => commands::verify::run(opts).await,
     };

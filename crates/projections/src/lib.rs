@@ -12,6 +12,7 @@
 pub mod db;
 pub mod dossiers;
 pub mod queries;
+pub mod replay;
 pub mod runner;
 pub mod status;
 

@@ -141,18 +141,20 @@ pub async fn apply_batch(
     Ok(last)
 }
 
-/// Brings a projection up to the store's head as it is now; `progress` gets each checkpoint.
+/// Brings a projection up to `until` (a position the store has reached); `progress` gets each
+/// checkpoint.
 pub async fn catch_up(
     store: &dyn EventStore,
     db: &ReadDb,
     projection: &dyn Projection,
     target: Target,
+    until: i64,
     mut progress: impl FnMut(i64),
 ) -> Result<i64, ProjectionError> {
-    let head = store.head().await?.position;
     let mut checkpoint = read_checkpoint(db, projection, target).await?;
-    while checkpoint < head {
-        let batch = store.read_all(checkpoint, BATCH).await?;
+    while checkpoint < until {
+        let mut batch = store.read_all(checkpoint, BATCH.min(until - checkpoint)).await?;
+        batch.retain(|e| e.position <= until);
         if batch.is_empty() {
             break;
         }

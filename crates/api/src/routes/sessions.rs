@@ -7,7 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cachet_domain::dossier::DossierCommand;
-use cachet_domain::ids::{DossierId, SessionId, UserCode};
+use cachet_domain::ids::{DossierId, SessionId};
 use cachet_domain::session::{SessionCommand, SessionConfig};
 use cachet_projections::queries::{self, Queue, QueuePage, SessionSummary, Statistics};
 use chrono::NaiveDate;
@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::{etag, parse_id, ApiJson, IdempotencyKey};
-use crate::service::{command_id, execute_dossier, execute_session, CommandOutcome};
+use crate::service::{command_id, execute_dossier, execute_session, user_code_for, CommandOutcome};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -148,13 +148,13 @@ async fn pre_register(
     let command_id = command_id(key.as_deref(), &format!("pre-register:{session_id}:{candidate_id}"));
     // The dossier and its code derive from the command, so a retry finds the same ones.
     let mut dossier_id = DossierId::from_uuid(Uuid::new_v5(&command_id, b"dossier"));
-    let mut user_code = code_of(dossier_id);
+    let mut user_code = user_code_for(dossier_id);
     while let Some(existing) = queries::dossier_by_user_code(&state.db, user_code.as_str()).await? {
         if existing.dossier_id == dossier_id.as_uuid() {
             break;
         }
         dossier_id = DossierId::from_uuid(Uuid::new_v4());
-        user_code = code_of(dossier_id);
+        user_code = user_code_for(dossier_id);
     }
     let command = DossierCommand::PreRegister { dossier_id, session_id, candidate_id, user_code: user_code.clone() };
     let outcome = execute_dossier(&state, &caller, dossier_id, command, None, command_id).await?;
@@ -171,13 +171,6 @@ async fn pre_register(
         Json(body),
     )
         .into_response())
-}
-
-fn code_of(dossier: DossierId) -> UserCode {
-    let bytes = dossier.as_uuid().into_bytes();
-    let mut code = [0_u8; UserCode::LEN];
-    code.copy_from_slice(&bytes[8..8 + UserCode::LEN]);
-    UserCode::from_random_bytes(code)
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -1,4 +1,6 @@
 //! One module per subcommand.
 
 pub mod migrate;
+pub mod replay;
+pub mod serve;
 pub mod verify;
