@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use cachet_store::postgres::PgEventStore;
 use cachet_store::verify::verify_chain;
 use cachet_store::{EventStore, ExpectedVersion};
-use sqlx::Executor;
+use sqlx::{Connection, Executor};
 use uuid::Uuid;
 
 use crate::contract::{request, Harness};
@@ -39,7 +39,7 @@ impl Harness for PgHarness {
     }
 
     async fn exec(&self, sql: &str) -> Result<(), String> {
-        let mut conn = self.db.raw().await;
+        let mut conn = sqlx::PgConnection::connect(&self.db.url).await.map_err(|e| e.to_string())?;
         conn.execute(sql).await.map(|_| ()).map_err(|e| e.to_string())
     }
 

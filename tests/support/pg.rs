@@ -1,7 +1,7 @@
 //! Throw-away PostgreSQL databases, one per test.
 
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use sqlx::{ConnectOptions, Connection, Executor};
 use std::str::FromStr;
 use uuid::Uuid;
 
@@ -38,11 +38,6 @@ impl PgTestDb {
         conn.close().await.ok();
         let url = admin.clone().database(&name).to_url_lossy().to_string();
         Some(Self { url, name, admin })
-    }
-
-    /// A raw connection to the test database, for tampering as a superuser would.
-    pub async fn raw(&self) -> PgConnection {
-        PgConnection::connect(&self.url).await.expect("connect to test database")
     }
 
     /// Drops the database (tests call it at the end; a failed test leaves its database for

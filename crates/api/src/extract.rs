@@ -60,7 +60,7 @@ fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
         let is_json =
             req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
                 v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
@@ -70,7 +70,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "Le corps de la requête doit être envoyé en JSON (Content-Type: application/json).".to_owned(),
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|_| {
+        // `Bytes::from_request` would apply axum's default limit (2 Mio), not ours.
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_JSON_BYTES).await.map_err(|_| {
             ApiError::TooLarge(format!("Le corps de la requête dépasse {} Kio.", MAX_JSON_BYTES / 1024))
         })?;
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);

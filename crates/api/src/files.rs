@@ -51,6 +51,19 @@ pub fn sanitise_filename(name: &str) -> String {
     }
 }
 
+/// A size limit in French units: `10 Mio`, or `64 Kio` below one mebibyte (rounded down, so
+/// the limit shown is never more than the real one).
+pub fn describe_size(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB {
+        format!("{} Mio", bytes / MIB)
+    } else if bytes >= 1024 {
+        format!("{} Kio", bytes / 1024)
+    } else {
+        format!("{bytes} octets")
+    }
+}
+
 impl FileStore {
     pub fn new(root: PathBuf, max_bytes: u64) -> Self {
         Self { root, max_bytes }
@@ -84,8 +97,8 @@ impl FileStore {
             size += chunk.len() as u64;
             if size > self.max_bytes {
                 return Err(ApiError::TooLarge(format!(
-                    "Le fichier dépasse la taille maximale de {} Mio.",
-                    self.max_bytes.div_ceil(1024 * 1024)
+                    "Le fichier dépasse la taille maximale de {}.",
+                    describe_size(self.max_bytes)
                 )));
             }
             if head.len() < 16 {
@@ -141,6 +154,13 @@ mod tests {
         assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(MediaType::Jpeg));
         assert_eq!(sniff(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]), Some(MediaType::Png));
         assert_eq!(sniff(b"MZ\x90\x00"), None);
+    }
+
+    #[test]
+    fn size_limits_are_described_in_their_unit() {
+        assert_eq!(describe_size(10 * 1024 * 1024), "10 Mio");
+        assert_eq!(describe_size(64 * 1024), "64 Kio");
+        assert_eq!(describe_size(1000), "1000 octets");
     }
 
     #[test]

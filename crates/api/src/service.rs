@@ -77,9 +77,6 @@ pub async fn execute_dossier(
     command_id: Uuid,
 ) -> Result<CommandOutcome, ApiError> {
     let id = dossier_id.as_uuid();
-    if let Some(outcome) = replayed(state, id, command_id).await? {
-        return Ok(outcome);
-    }
     let actor = caller.actor();
     for _ in 0..RETRIES {
         let (events, version) = load::<DossierEvent>(&*state.store, id).await?;
@@ -89,11 +86,16 @@ pub async fn execute_dossier(
             (_, Some(session_id)) => session_id,
             (_, None) => return Err(DomainError::DossierNotFound.into()),
         };
-        // A candidate sees no dossier but their own: another's answers like a missing one.
+        // A candidate sees no dossier but their own: another's answers like a missing one, even
+        // when replaying an idempotency key the owner used.
         if let (Caller::Candidate(candidate), Some(owner)) = (caller, dossier.candidate_id) {
             if *candidate != owner {
                 return Err(DomainError::DossierNotFound.into());
             }
+        }
+        // A retry answers the first outcome, whatever `If-Match` it carries.
+        if let Some(outcome) = replayed(state, id, command_id).await? {
+            return Ok(outcome);
         }
         if let Some(expected) = if_match {
             if expected != version {

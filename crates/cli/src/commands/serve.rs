@@ -70,6 +70,10 @@ pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
             if summary.loaded_now { "chargée" } else { "déjà présente" },
             summary.session_id
         );
+        let head = state.store.head().await?.position;
+        if !state.runner.wait_for(head, std::time::Duration::from_secs(60)).await {
+            eprintln!("Attention : les vues n'ont pas encore intégré toute la démonstration.");
+        }
         let mut last = "";
         for (n, id, label) in &summary.dossiers {
             if *label != last {

@@ -1,0 +1,233 @@
+//! The deadline through the three channels, the refused forms, transmission incidents, lapse,
+//! withdrawal, non-conforming rejection and the extension of a deadline.
+
+use cachet_domain::time::{format_date, format_instant};
+use chrono::{Duration, Utc};
+
+use crate::harness::{candidate, days_from_today, last_weekday, paris, TestApp};
+
+const LATE: &str = "Votre dossier a été rejeté car il a été déposé ou posté hors délai : ";
+
+/// A session whose deadline was three days ago, and a dossier pre-registered before it.
+async fn closed_session_with_a_dossier(app: &TestApp) -> (uuid::Uuid, uuid::Uuid, chrono::NaiveDate) {
+    let deadline = days_from_today(-3);
+    let session = app.session_until(deadline).await;
+    let dossier = app.pre_registered_on(session, candidate(), paris(days_from_today(-10), 10, 15)).await;
+    (session, dossier, deadline)
+}
+
+pub async fn a_postmark_on_the_deadline_day_is_on_time_whatever_the_arrival(app: &TestApp) {
+    let (_, dossier, deadline) = closed_session_with_a_dossier(app).await;
+    app.record_postal_receipt(dossier, deadline, days_from_today(-1)).await.done();
+    let view = app.status(dossier).await;
+    assert_eq!(view.status, "deposited");
+    assert_eq!(view.message, view.awaiting_message());
+    assert!(view.message.contains(&format!("enregistrée le {} à 10h15", format_date(days_from_today(-10)))));
+    let deposit = view.deposit.expect("the deposit");
+    assert_eq!((deposit.channel.as_str(), deposit.on_time), ("post", true));
+    let d = format_date(deadline);
+    assert_eq!(deposit.explanation, format!("Cachet de la poste du {d}, au plus tard à la date limite du {d}"));
+}
+
+pub async fn a_postmark_the_day_after_the_deadline_is_rejected_as_late(app: &TestApp) {
+    let (_, dossier, deadline) = closed_session_with_a_dossier(app).await;
+    let postmark = days_from_today(-2);
+    app.record_postal_receipt(dossier, postmark, days_from_today(-1)).await.done();
+    let view = app.status(dossier).await;
+    assert_eq!(view.status, "rejected");
+    let expected = format!(
+        "{LATE}Cachet de la poste du {}, postérieur à la date limite du {}.",
+        format_date(postmark),
+        format_date(deadline)
+    );
+    assert_eq!(view.message, expected);
+    assert_eq!(view.rejection.as_deref(), Some(expected.as_str()));
+    assert!(!view.deposit.expect("the deposit is recorded").on_time);
+}
+
+pub async fn a_transmission_incident_is_rejected_even_on_time(app: &TestApp) {
+    let session = app.session_until(days_from_today(30)).await;
+    let dossier = app.pre_register(session, candidate()).await;
+    let today = days_from_today(0);
+    app.record_postal_incident(dossier, today, today, "insufficient_postage").await.done();
+    let view = app.status(dossier).await;
+    assert_eq!(view.status, "rejected");
+    assert_eq!(
+        view.message,
+        "Votre dossier a été rejeté en raison d'un incident de transmission (affranchissement insuffisant) : tout \
+         incident de transmission engage la responsabilité de l'émetteur et entraîne un refus systématique \
+         d'admission à concourir."
+    );
+}
+
+pub async fn a_counter_receipt_during_opening_hours_before_the_deadline_is_a_deposit(app: &TestApp) {
+    let deadline = days_from_today(30);
+    let session = app.session_until(deadline).await;
+    let dossier = app.pre_register(session, candidate()).await;
+    let at = paris(last_weekday(), 16, 45);
+    app.record_counter_receipt(dossier, at).await.done();
+    let view = app.status(dossier).await;
+    assert_eq!(view.status, "deposited");
+    assert_eq!(view.message, view.awaiting_message());
+    let deposit = view.deposit.expect("the deposit");
+    assert_eq!((deposit.channel.as_str(), deposit.on_time), ("counter", true));
+    assert_eq!(
+        deposit.explanation,
+        format!(
+            "Dépôt à l'accueil le {} à 16h45, au plus tard à la date limite du {}",
+            format_date(last_weekday()),
+            format_date(deadline)
+        )
+    );
+}
+
+pub async fn a_counter_receipt_outside_opening_hours_is_refused_with_the_hours(app: &TestApp) {
+    let session = app.session_until(days_from_today(30)).await;
+    let dossier = app.pre_register(session, candidate()).await;
+    let lunch = paris(last_weekday(), 12, 30);
+    let problem = app.record_counter_receipt(dossier, lunch).await.problem(422);
+    assert_eq!(
+        problem.detail,
+        format!(
+            "L'accueil est fermé le {} : un dépôt à l'accueil ne peut être enregistré qu'aux horaires d'ouverture \
+             (lundi 08h30–12h00, lundi 13h30–17h00, mardi 08h30–12h00, mardi 13h30–17h00, mercredi 08h30–12h00, \
+             mercredi 13h30–17h00, jeudi 08h30–12h00, jeudi 13h30–17h00, vendredi 08h30–12h00, vendredi 13h30–17h00).",
+            format_instant(lunch)
+        )
+    );
+    let in_an_hour = Utc::now() + Duration::hours(1);
+    let problem = app.record_counter_receipt(dossier, in_an_hour).await.problem(422);
+    assert!(problem.detail.ends_with("ne peuvent pas être dans le futur."), "{}", problem.detail);
+    assert_eq!(app.status(dossier).await.status, "pre_registered");
+}
+
+pub async fn a_counter_receipt_after_the_deadline_day_is_rejected_as_late(app: &TestApp) {
+    let day = last_weekday();
+    let deadline = day.pred_opt().expect("date");
+    let session = app.session_until(deadline).await;
+    let dossier = app.pre_registered_on(session, candidate(), paris(deadline, 9, 0) - Duration::days(5)).await;
+    app.record_counter_receipt(dossier, paris(day, 9, 0)).await.done();
+    let view = app.status(dossier).await;
+    assert_eq!(view.status, "rejected");
+    assert_eq!(
+        view.message,
+        format!(
+            "{LATE}Dépôt à l'accueil le {} à 09h00, postérieur à la date limite du {}.",
+            format_date(day),
+            format_date(deadline)
+        )
+    );
+}
+
+pub async fn a_dossier_sent_by_fax_is_rejected(app: &TestApp) {
+    let session = app.session_until(days_from_today(30)).await;
+    let dossier = app.pre_register(session, candidate()).await;
+    app.record_refused_intake(dossier, "fax", days_from_today(0)).await.done();
+    let view = app.status(dossier).await;
+    assert_eq!(view.status, "rejected");
+    assert_eq!(view.message, "Votre dossier a été rejeté : aucun dossier transmis par télécopie ne peut être accepté.");
+}
+
+pub async fn a_dossier_never_deposited_lapses_once_the_deadline_has_passed(app: &TestApp) {
+    let open = app.session_until(days_from_today(30)).await;
+    let early = app.pre_register(open, candidate()).await;
+    let problem = app.lapse(early).await.problem(409);
+    assert_eq!(
+        problem.detail,
+        format!(
+            "Le dossier ne peut être déclaré non parvenu qu'après la date limite du {}.",
+            format_date(days_from_today(30))
+        )
+    );
+
+    let (_, dossier, deadline) = closed_session_with_a_dossier(app).await;
+    app.lapse(dossier).await.done();
+    let view = app.status(dossier).await;
+    assert_eq!(view.status, "lapsed");
+    assert_eq!(
+        view.message,
+        format!(
+            "Votre dossier n'est pas parvenu au Centre de Gestion avant la date limite du {} : votre préinscription \
+             n'a pas été suivie d'une inscription.",
+            format_date(deadline)
+        )
+    );
+}
+
+pub async fn a_candidate_withdraws_and_the_dossier_says_so(app: &TestApp) {
+    let session = app.session_until(days_from_today(30)).await;
+    let candidate = candidate();
+    let dossier = app.pre_register(session, candidate).await;
+    app.deposit_online(candidate, dossier).await;
+    let before = Utc::now();
+    app.withdraw(candidate, dossier).await.done();
+    let after = Utc::now();
+    let view = app.status(dossier).await;
+    assert_eq!(view.status, "withdrawn");
+    let worded = |at| {
+        format!("Votre désistement a été enregistré le {} : votre candidature n'est plus examinée.", format_instant(at))
+    };
+    assert!(view.message == worded(before) || view.message == worded(after), "{}", view.message);
+    let problem = app.withdraw(candidate, dossier).await.problem(409);
+    assert!(problem.detail.ends_with(" : le dossier est clos à la suite d'un désistement."), "{}", problem.detail);
+}
+
+pub async fn a_non_conforming_dossier_is_rejected_with_its_reason(app: &TestApp) {
+    let session = app.session_until(days_from_today(30)).await;
+    let candidate = candidate();
+    let dossier = app.pre_register(session, candidate).await;
+    app.deposit_online(candidate, dossier).await;
+    app.transfer(dossier).await.done();
+    let problem = app.reject(dossier, "   ").await.problem(422);
+    assert_eq!(problem.detail, "Un motif est obligatoire.");
+    app.reject(dossier, "dossier de pré-inscription non signé").await.done();
+    let view = app.status(dossier).await;
+    assert_eq!(view.status, "rejected");
+    assert_eq!(
+        view.message,
+        "Votre dossier a été rejeté car il n'est pas conforme : dossier de pré-inscription non signé"
+    );
+}
+
+pub async fn an_extended_deadline_makes_a_previously_late_postmark_on_time(app: &TestApp) {
+    let (session, late, deadline) = closed_session_with_a_dossier(app).await;
+    let postmark = days_from_today(-1);
+    app.record_postal_receipt(late, postmark, days_from_today(0)).await.done();
+    assert_eq!(app.status(late).await.status, "rejected");
+
+    let problem = app.extend_deadline(session, deadline, "grève des services postaux").await.problem(422);
+    assert!(problem.detail.starts_with("La nouvelle date limite"), "{}", problem.detail);
+    let extended = days_from_today(0);
+    app.extend_deadline(session, extended, "grève des services postaux").await.ok::<serde_json::Value>();
+    let summary: serde_json::Value =
+        app.get(&format!("/api/sessions/{session}"), crate::harness::Caller::Staff).await.ok();
+    assert_eq!(summary["deadline"], extended.to_string());
+
+    let dossier = app.pre_register(session, candidate()).await;
+    app.record_postal_receipt(dossier, postmark, days_from_today(0)).await.done();
+    let view = app.status(dossier).await;
+    assert_eq!(view.status, "deposited");
+    assert_eq!(
+        view.deposit.expect("the deposit").explanation,
+        format!(
+            "Cachet de la poste du {}, au plus tard à la date limite du {}",
+            format_date(postmark),
+            format_date(extended)
+        )
+    );
+    assert_eq!(app.status(late).await.status, "rejected", "a decision already taken stays taken");
+}
+
+crate::api_tests!(
+    a_postmark_on_the_deadline_day_is_on_time_whatever_the_arrival,
+    a_postmark_the_day_after_the_deadline_is_rejected_as_late,
+    a_transmission_incident_is_rejected_even_on_time,
+    a_counter_receipt_during_opening_hours_before_the_deadline_is_a_deposit,
+    a_counter_receipt_outside_opening_hours_is_refused_with_the_hours,
+    a_counter_receipt_after_the_deadline_day_is_rejected_as_late,
+    a_dossier_sent_by_fax_is_rejected,
+    a_dossier_never_deposited_lapses_once_the_deadline_has_passed,
+    a_candidate_withdraws_and_the_dossier_says_so,
+    a_non_conforming_dossier_is_rejected_with_its_reason,
+    an_extended_deadline_makes_a_previously_late_postmark_on_time,
+);

@@ -1,0 +1,12 @@
+//! The HTTP API, end to end: the real server on a free port over a fresh database, driven by a
+//! typed client through every rule of the domain; each scenario runs on SQLite and PostgreSQL.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bad_input;
+mod deadlines;
+mod harness;
+mod online_deposit;
+mod operations;
+mod protocol;
