@@ -122,6 +122,33 @@ pub async fn another_candidate_can_neither_see_nor_touch_a_dossier(app: &TestApp
     assert_eq!(app.status(dossier).await.version, 2, "nothing was appended");
 }
 
+pub async fn an_idempotency_key_is_scoped_to_the_caller_who_sent_it(app: &TestApp) {
+    let session = app.session_until(days_from_today(30)).await;
+    let candidate = candidate();
+    let dossier = app.pre_register(session, candidate).await;
+    app.deposit_online(candidate, dossier).await;
+    let transfer = |caller| {
+        app.request(Method::POST, &format!("/api/dossiers/{dossier}/transfer"), caller)
+            .header("idempotency-key", "lot-1")
+    };
+    let first = app.send(transfer(Caller::Staff)).await.done();
+    assert!(!first.replayed);
+    // Another account with the same key sends another command, decided on its own.
+    let problem = app.send(transfer(Caller::Admin)).await.problem(409);
+    assert_eq!(problem.detail, "Impossible de transférer le dossier : le dossier est en cours d'instruction.");
+}
+
+pub async fn a_withdrawal_needs_no_body(app: &TestApp) {
+    let session = app.session_until(days_from_today(30)).await;
+    let candidate = candidate();
+    let dossier = app.pre_register(session, candidate).await;
+    let reply = app.send(app.request(Method::POST, &format!("/api/dossiers/{dossier}/withdrawal"), candidate)).await;
+    reply.done();
+    let view = app.status(dossier).await;
+    assert_eq!(view.status, "withdrawn");
+    assert!(view.message.starts_with("Votre désistement a été enregistré le "), "{}", view.message);
+}
+
 pub async fn an_idempotency_key_does_not_let_another_candidate_replay_a_command(app: &TestApp) {
     let session = app.session_until(days_from_today(30)).await;
     let owner = candidate();
@@ -176,5 +203,7 @@ crate::api_tests!(
     a_stale_if_match_is_refused_and_the_etag_is_the_version,
     another_candidate_can_neither_see_nor_touch_a_dossier,
     an_idempotency_key_does_not_let_another_candidate_replay_a_command,
+    an_idempotency_key_is_scoped_to_the_caller_who_sent_it,
+    a_withdrawal_needs_no_body,
     office_actions_are_refused_to_auditors_and_candidates_and_anonymous_callers,
 );

@@ -45,6 +45,21 @@ impl Caller {
         }
     }
 
+    /// The caller as the identity header names it, e.g. `staff:agent`.
+    pub fn identity(&self) -> String {
+        match self {
+            Caller::Candidate(id) => format!("candidate:{id}"),
+            Caller::Staff { account, role } => {
+                let kind = match role {
+                    StaffRole::Staff => "staff",
+                    StaffRole::Admin => "admin",
+                    StaffRole::Auditor => "auditor",
+                };
+                format!("{kind}:{account}")
+            }
+        }
+    }
+
     pub fn actor(&self) -> Actor {
         match self {
             Caller::Candidate(candidate_id) => Actor::Candidate { candidate_id: *candidate_id },

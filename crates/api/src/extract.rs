@@ -57,29 +57,62 @@ fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
     ApiError::Unprocessable(format!("Le champ « {path} » est invalide : {own}"))
 }
 
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")))
+}
+
+/// Reads the body within our limit (`Bytes::from_request` would apply axum's 2 Mio).
+async fn read_body(req: Request) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(req.into_body(), MAX_JSON_BYTES)
+        .await
+        .map_err(|_| ApiError::TooLarge(format!("Le corps de la requête dépasse {} Kio.", MAX_JSON_BYTES / 1024)))
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
+    deserializer
+        .end()
+        .map_err(|_| ApiError::BadRequest("Le corps de la requête contient des données après le JSON.".to_owned()))?;
+    Ok(value)
+}
+
+fn not_json() -> ApiError {
+    ApiError::UnsupportedMediaType(
+        "Le corps de la requête doit être envoyé en JSON (Content-Type: application/json).".to_owned(),
+    )
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
-        let is_json =
-            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-                v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-            });
-        if !is_json {
-            return Err(ApiError::UnsupportedMediaType(
-                "Le corps de la requête doit être envoyé en JSON (Content-Type: application/json).".to_owned(),
-            ));
+        if !is_json(&req) {
+            return Err(not_json());
         }
-        // `Bytes::from_request` would apply axum's default limit (2 Mio), not ours.
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_JSON_BYTES).await.map_err(|_| {
-            ApiError::TooLarge(format!("Le corps de la requête dépasse {} Kio.", MAX_JSON_BYTES / 1024))
-        })?;
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
-        deserializer.end().map_err(|_| {
-            ApiError::BadRequest("Le corps de la requête contient des données après le JSON.".to_owned())
-        })?;
-        Ok(ApiJson(value))
+        Ok(ApiJson(parse_json(&read_body(req).await?)?))
+    }
+}
+
+/// A JSON body that may be left out entirely (an empty body reads as `None`).
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let json = is_json(&req);
+        let bytes = read_body(req).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        if !json {
+            return Err(not_json());
+        }
+        Ok(OptionalJson(Some(parse_json(&bytes)?)))
     }
 }
 

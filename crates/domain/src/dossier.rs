@@ -475,6 +475,7 @@ impl DossierState {
             DossierEvent::RegistrationClosed { verdict, .. } => {
                 self.status = Status::Deposited;
                 self.deposit = Some(Deposit { channel: Channel::Online, verdict: *verdict });
+                self.lapsed_deadline = None;
             }
             DossierEvent::PostalReceiptRecorded { verdict, .. } => {
                 self.status = Status::Deposited;
@@ -748,7 +749,8 @@ pub fn decide(
 
         C::UploadPiece { piece, file } => {
             auth(Who::Owner, "déposer une pièce dans ce dossier")?;
-            expect_status(state, &[S::PreRegistered], "déposer une pièce")?;
+            // A lapsed dossier is open again online when an extension moved the deadline.
+            expect_status(state, &[S::PreRegistered, S::Lapsed], "déposer une pièce")?;
             catalogue_label(config, piece)?;
             if now >= end_of_paris_day(deadline) {
                 return Err(DomainError::UploadAfterDeadline { deadline: format_date(deadline) });
@@ -759,7 +761,7 @@ pub fn decide(
 
         C::RemovePiece { piece } => {
             auth(Who::Owner, "retirer une pièce de ce dossier")?;
-            expect_status(state, &[S::PreRegistered], "retirer une pièce")?;
+            expect_status(state, &[S::PreRegistered, S::Lapsed], "retirer une pièce")?;
             let label = catalogue_label(config, piece)?;
             let removed = state
                 .pieces
@@ -772,7 +774,7 @@ pub fn decide(
 
         C::CloseRegistration => {
             auth(Who::Owner, "clôturer cette inscription")?;
-            expect_status(state, &[S::PreRegistered], "clôturer l'inscription")?;
+            expect_status(state, &[S::PreRegistered, S::Lapsed], "clôturer l'inscription")?;
             let form = config.registration_form().ok_or(DomainError::SessionNotOpened)?;
             if !state.has_file(&form.code) {
                 return Err(DomainError::RegistrationFormMissing { label: form.label.clone() });
@@ -818,7 +820,13 @@ pub fn decide(
 
         C::RecordRefusedIntake { form, received_on } => {
             auth(Who::Office, "enregistrer un dossier refusé")?;
-            expect_status(state, &[S::PreRegistered, S::Lapsed], "enregistrer un dossier refusé")?;
+            // A refused form may also be found after deposit, e.g. a screenshot uploaded online or a
+            // photocopy noticed during review.
+            expect_status(
+                state,
+                &[S::PreRegistered, S::Lapsed, S::Deposited, S::UnderReview, S::Incomplete],
+                "enregistrer un dossier refusé",
+            )?;
             if *received_on > paris_date(now) {
                 return Err(DomainError::ArrivalInFuture { arrival: format_date(*received_on) });
             }

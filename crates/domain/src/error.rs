@@ -38,7 +38,7 @@ pub enum DomainError {
     #[error("Vous n'êtes pas autorisé(e) à {action}.")]
     NotAllowed { action: &'static str },
 
-    #[error("Impossible de {action} : le dossier est {status}.")]
+    #[error("Impossible {} : le dossier est {status}.", de(action))]
     InvalidTransition { action: &'static str, status: &'static str },
 
     #[error("La pièce « {piece} » ne fait pas partie du dossier de cette session.")]
@@ -97,4 +97,27 @@ pub enum DomainError {
 
     #[error("Le dossier ne peut être déclaré non parvenu qu'après la date limite du {deadline}.")]
     LapseBeforeDeadline { deadline: String },
+}
+
+/// `de transférer`, `d'enregistrer`: the preposition, elided before a vowel or a mute h.
+fn de(infinitive: &str) -> String {
+    let elided = infinitive.chars().next().is_some_and(|c| "aeiouyhéèêâîôûAEIOUYH".contains(c));
+    if elided {
+        format!("d'{infinitive}")
+    } else {
+        format!("de {infinitive}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preposition_is_elided_before_a_vowel() {
+        let e = DomainError::InvalidTransition { action: "enregistrer un désistement", status: "rejeté" };
+        assert_eq!(e.to_string(), "Impossible d'enregistrer un désistement : le dossier est rejeté.");
+        let e = DomainError::InvalidTransition { action: "transférer le dossier", status: "complet" };
+        assert_eq!(e.to_string(), "Impossible de transférer le dossier : le dossier est complet.");
+    }
 }

@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::extract::{etag, header_str, parse_id, ApiJson, IdempotencyKey, IfMatch};
+use crate::extract::{etag, header_str, parse_id, ApiJson, IdempotencyKey, IfMatch, OptionalJson};
 use crate::service::{command_id, execute_dossier, CommandOutcome};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -80,7 +80,8 @@ async fn run(
     key: Option<String>,
     scope: &str,
 ) -> Result<Response, ApiError> {
-    let command_id = command_id(key.as_deref(), &format!("{scope}:{id}"));
+    // The same key from another caller is another command.
+    let command_id = command_id(key.as_deref(), &format!("{scope}:{id}:{}", caller.identity()));
     let outcome = execute_dossier(state, caller, id, command, if_match, command_id).await?;
     Ok(([(header::ETAG, etag(outcome.version))], Json(outcome)).into_response())
 }
@@ -287,7 +288,7 @@ pub struct Withdrawal {
 /// *Désistement*: the candidate (or the exam office on their behalf) withdraws.
 #[utoipa::path(post, path = "/api/dossiers/{dossier_id}/withdrawal", tag = "dossiers",
     params(("dossier_id" = Uuid, Path, description = "Le dossier")),
-    request_body = Withdrawal,
+    request_body(content = Withdrawal, description = "Facultatif : le motif du désistement."),
     security(("identite" = [])),
     responses(
         (status = 200, body = CommandOutcome),
@@ -300,10 +301,10 @@ async fn withdraw(
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
     IdempotencyKey(key): IdempotencyKey,
-    ApiJson(body): ApiJson<Withdrawal>,
+    OptionalJson(body): OptionalJson<Withdrawal>,
 ) -> Result<Response, ApiError> {
-    run(&state, &caller, dossier_id(&id)?, DossierCommand::Withdraw { reason: body.reason }, if_match, key, "withdraw")
-        .await
+    let reason = body.and_then(|b| b.reason);
+    run(&state, &caller, dossier_id(&id)?, DossierCommand::Withdraw { reason }, if_match, key, "withdraw").await
 }
 
 // --- The exam office's commands ----------------------------------------------------------------

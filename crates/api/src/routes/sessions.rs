@@ -54,7 +54,7 @@ async fn open_session(
     ApiJson(config): ApiJson<SessionConfig>,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
-    let command_id = command_id(key.as_deref(), "open-session");
+    let command_id = command_id(key.as_deref(), &format!("open-session:{}", caller.identity()));
     let session_id = SessionId::from_uuid(Uuid::new_v5(&command_id, b"session"));
     let outcome =
         execute_session(&state, &caller, session_id, SessionCommand::Open { session_id, config }, command_id).await?;
@@ -113,7 +113,7 @@ async fn extend_deadline(
     caller.require_admin()?;
     let session_id = parse_session(&session_id)?;
     let command = SessionCommand::ExtendDeadline { new_deadline: body.new_deadline, reason: body.reason };
-    let command_id = command_id(key.as_deref(), &format!("extend:{session_id}"));
+    let command_id = command_id(key.as_deref(), &format!("extend:{session_id}:{}", caller.identity()));
     Ok(Json(execute_session(&state, &caller, session_id, command, command_id).await?))
 }
 

@@ -91,3 +91,33 @@ fn the_same_late_postmark_is_on_time_once_the_deadline_is_extended() {
             verdict: verdict(date(2023, 7, 13), true),
         }]);
 }
+
+#[test]
+fn a_lapsed_candidate_can_close_online_again_once_the_deadline_is_extended() {
+    let mut events = vec![pre_registered(), DossierEvent::Lapsed { deadline: deadline() }];
+    let extended = extended_session(date(2023, 7, 13));
+    let now = paris(2023, 7, 12, 22, 0, 0);
+    given(events.clone())
+        .in_session(extended.clone())
+        .when(DossierCommand::UploadPiece { piece: form(), file: file(1) }, at(now, candidate()))
+        .then(vec![uploaded(form(), 1)]);
+    events.push(uploaded(form(), 1));
+    let state =
+        given(events).in_session(extended).when(DossierCommand::CloseRegistration, at(now, candidate())).then(vec![
+            DossierEvent::RegistrationClosed {
+                closed_at: now,
+                pieces: vec![form()],
+                verdict: Verdict {
+                    rule: DeadlineRule::OnlineBeforeMidnight,
+                    decisive: Decisive::Instant(now),
+                    deadline: date(2023, 7, 13),
+                    on_time: true,
+                },
+            },
+        ]);
+    assert_eq!(state.lapsed_deadline, None);
+    assert_eq!(
+        state.candidate_message().unwrap().text,
+        "Votre préinscription a été enregistrée le 12/06/2023 à 14h05, le Centre de Gestion est en attente de votre dossier."
+    );
+}

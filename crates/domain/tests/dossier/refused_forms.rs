@@ -55,14 +55,19 @@ fn a_refused_form_cannot_be_recorded_as_received_in_the_future() {
 }
 
 #[test]
-fn a_refused_form_cannot_be_recorded_for_a_dossier_already_deposited() {
-    given(deposited_online())
+fn a_refused_form_found_after_deposit_is_recorded_and_rejects_the_dossier() {
+    // E.g. the piece uploaded online turns out to be a screenshot of the form.
+    let state = given(deposited_online())
         .when(
-            DossierCommand::RecordRefusedIntake { form: RefusedForm::Fax, received_on: date(2023, 7, 3) },
+            DossierCommand::RecordRefusedIntake { form: RefusedForm::Screenshot, received_on: date(2023, 7, 3) },
             at(before_deadline(), staff()),
         )
-        .then_error(DomainError::InvalidTransition {
-            action: "enregistrer un dossier refusé",
-            status: "déposé, en attente de transfert",
-        });
+        .then(vec![
+            DossierEvent::IntakeRefused { form: RefusedForm::Screenshot, received_on: date(2023, 7, 3) },
+            DossierEvent::Rejected { reason: RejectionReason::RefusedForm { form: RefusedForm::Screenshot } },
+        ]);
+    assert_eq!(
+        state.candidate_message().unwrap().text,
+        "Votre dossier a été rejeté : aucun dossier sous forme de capture d'écran ne peut être accepté."
+    );
 }
