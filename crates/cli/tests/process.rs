@@ -257,3 +257,38 @@ async fn two_serve_processes_on_one_postgres_keep_every_dossier_consistent_under
     assert_eq!(code, 0, "{out}");
     db.drop_db().await;
 }
+
+/// The curl calls of the README's « Try it » section, run as written against a fresh demo,
+/// answer what the README says they answer.
+#[tokio::test]
+async fn the_readme_examples_work_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme.split("## Try it").nth(1).unwrap().split("## The `cachet` binary").next().unwrap();
+    let calls: Vec<&str> = section.lines().filter(|l| l.starts_with("curl ")).collect();
+    let expected: Vec<&str> = section
+        .split("```text")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(calls.len() >= 8 && expected.len() == 3, "{calls:?} {expected:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&["--demo", "--data-dir", dir.path().to_str().unwrap()]);
+    let mut answers = String::new();
+    for call in &calls {
+        let call = call.replace("http://127.0.0.1:8080", &server.base);
+        let output = Command::new("sh").args(["-c", &call]).output().unwrap();
+        assert!(output.status.success(), "{call}");
+        answers.push_str(&String::from_utf8_lossy(&output.stdout));
+        answers.push('\n');
+    }
+    for line in expected {
+        assert!(answers.contains(line), "the README promises {line}\nbut the calls answered:\n{answers}");
+    }
+    server.stop();
+}
