@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::harness::{candidate, days_from_today, Caller, TestApp};
 
 /// Every route the router serves besides `/api/openapi.json` itself.
-const ROUTES: [(&str, &str); 27] = [
+const ROUTES: [(&str, &str); 30] = [
     ("post", "/api/sessions"),
     ("get", "/api/sessions/{session_id}"),
     ("post", "/api/sessions/{session_id}/deadline-extensions"),
@@ -34,6 +34,9 @@ const ROUTES: [(&str, &str); 27] = [
     ("post", "/api/dossiers/{dossier_id}/missing-piece-receipts"),
     ("post", "/api/dossiers/{dossier_id}/rejection"),
     ("post", "/api/dossiers/{dossier_id}/lapse"),
+    ("get", "/api/dossiers/{dossier_id}/history"),
+    ("get", "/api/dossiers/{dossier_id}/as-of"),
+    ("get", "/api/sessions/{session_id}/statistics/as-of"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

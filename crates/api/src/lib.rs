@@ -4,6 +4,7 @@
 //! is generated from the handlers.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod demo;
 pub mod error;

@@ -23,6 +23,10 @@ enum Command {
     Serve(commands::serve::Opts),
     /// Reconstruit les vues depuis le début du journal, ou les compare (--check).
     Replay(commands::replay::Opts),
+    /// Historique d'un dossier : chaque événement, ses deux dates, son auteur et ce qu'a vu le candidat.
+    History(commands::history::Opts),
+    /// État d'un dossier (ou statistiques d'une session) à une date passée.
+    AsOf(commands::as_of::Opts),
     /// Crée ou met à jour le schéma de la base de données.
     Migrate(commands::migrate::Opts),
     /// Vérifie la chaîne d'empreintes de tous les événements enregistrés.
@@ -39,6 +43,8 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(opts) => commands::serve::run(opts).await,
         Command::Replay(opts) => commands::replay::run(opts).await,
+        Command::History(opts) => commands::history::run(opts).await,
+        Command::AsOf(opts) => commands::as_of::run(opts).await,
         Command::Migrate(opts) => commands::migrate::run(opts).await,
         Command::Verify(opts) => commands::verify::run(opts).await,
     };

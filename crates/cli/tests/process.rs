@@ -154,6 +154,30 @@ async fn serve_with_demo_data_answers_then_stops_cleanly_and_replay_check_finds_
     assert_eq!(code, 0, "{out}");
     let (code, out) = cachet(&["verify", "--data-dir", data]);
     assert_eq!(code, 0, "{out}");
+
+    // An auditor's questions, by code utilisateur.
+    let (code, out) = cachet(&["history", "28VMF3AG", "--data-dir", data]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("PostalReceiptRecorded — survenu le 07/07/2023 à 00h00"), "{out}");
+    assert!(
+        out.contains("Dossier reçu par voie postale le 10/07/2023. Cachet de la poste du 07/07/2023, postérieur à la date limite du 06/07/2023."),
+        "{out}"
+    );
+    assert!(out.contains("par le service concours (agent.demo)"), "{out}");
+    let (code, out) = cachet(&["as-of", "28VMF3AG", "--at", "2000-01-01", "--data-dir", data]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("n'existait pas au 01/01/2000 à 23h59"), "{out}");
+    let now = chrono::Utc::now().to_rfc3339();
+    let (code, out) = cachet(&["as-of", "28VMF3AG", "--at", &now, "--data-dir", data]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Vu par le candidat : Votre dossier a été rejeté car il a été déposé ou posté hors délai"),
+        "{out}"
+    );
+    let session = cachet_api::demo::session_id().to_string();
+    let (code, out) = cachet(&["as-of", "--session", &session, "--at", &now, "--data-dir", data]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(": 37 dossier(s)."), "{out}");
 }
 
 /// Two server processes on one PostgreSQL receive conflicting commands on the same dossiers:
@@ -200,41 +224,42 @@ async fn two_serve_processes_on_one_postgres_keep_every_dossier_consistent_under
         dossiers.push(body["dossier_id"].as_str().unwrap().to_owned());
     }
 
-    // For every dossier, process A records a postal receipt while process B records a refused
-    // fax, at the same time: the two cannot both apply.
+    // For every dossier, processes A and B each record a postal receipt at the same time (two
+    // agents opening two envelopes of the same candidate): only one can be the deposit.
     let yesterday = (today - chrono::Duration::days(1)).to_string();
+    let day_before = (today - chrono::Duration::days(2)).to_string();
     let mut races = Vec::new();
     for dossier in &dossiers {
-        let postal = client
-            .post(format!("{}/api/dossiers/{dossier}/postal-receipts", a.base))
-            .header("X-Cachet-Actor", "staff:agent.a")
-            .json(&json!({"postmark_date": yesterday, "arrival_date": today.to_string()}))
-            .send();
-        let fax = client
-            .post(format!("{}/api/dossiers/{dossier}/refused-intakes", b.base))
-            .header("X-Cachet-Actor", "staff:agent.b")
-            .json(&json!({"form": "fax", "received_on": today.to_string()}))
-            .send();
+        let receipt = |base: &str, agent: &str, postmark: &str| {
+            client
+                .post(format!("{base}/api/dossiers/{dossier}/postal-receipts"))
+                .header("X-Cachet-Actor", format!("staff:{agent}"))
+                .json(&json!({"postmark_date": postmark, "arrival_date": today.to_string()}))
+                .send()
+        };
+        let (on_a, on_b) = (receipt(&a.base, "agent.a", &yesterday), receipt(&b.base, "agent.b", &day_before));
         races.push(async move {
-            let (postal, fax) = tokio::join!(postal, fax);
-            (postal.unwrap(), fax.unwrap())
+            let (a, b) = tokio::join!(on_a, on_b);
+            (a.unwrap(), b.unwrap())
         });
     }
     let mut expected_versions = Vec::new();
     for race in futures::future::join_all(races).await {
-        let (postal, fax) = race;
-        let (postal_status, fax_status) = (postal.status().as_u16(), fax.status().as_u16());
-        let postal_body: Value = postal.json().await.unwrap();
-        let fax_body: Value = fax.json().await.unwrap();
+        let (on_a, on_b) = race;
+        let (status_a, status_b) = (on_a.status().as_u16(), on_b.status().as_u16());
+        let (body_a, body_b): (Value, Value) = (on_a.json().await.unwrap(), on_b.json().await.unwrap());
         assert!(
-            (postal_status == 200) != (fax_status == 200),
-            "exactly one of the two commands applies: {postal_status} {postal_body} / {fax_status} {fax_body}"
+            (status_a == 200) != (status_b == 200),
+            "exactly one applies: {status_a} {body_a} / {status_b} {body_b}"
         );
-        let loser = if postal_status == 200 { (fax_status, &fax_body) } else { (postal_status, &postal_body) };
+        let loser = if status_a == 200 { (status_b, &body_b) } else { (status_a, &body_a) };
         assert_eq!(loser.0, 409, "the other gets the conflict answer: {}", loser.1);
-        assert!(loser.1["detail"].as_str().unwrap().starts_with("Impossible de"), "{}", loser.1);
-        // Pre-registration, then 1 event for a postal receipt on time or 2 for a refused intake.
-        expected_versions.push(if postal_status == 200 { 2 } else { 3 });
+        assert_eq!(
+            loser.1["detail"],
+            "Impossible d'enregistrer la réception du dossier : le dossier est déposé, en attente de transfert."
+        );
+        // The pre-registration, then the one postal receipt.
+        expected_versions.push(2);
     }
 
     // Both processes show every dossier at its one true version once their projections have

@@ -8,6 +8,7 @@
 
 pub mod deadline;
 pub mod demo;
+pub mod describe;
 pub mod dossier;
 pub mod error;
 pub mod event;

@@ -347,3 +347,36 @@ pub async fn session(db: &ReadDb, session_id: Uuid) -> Result<Option<SessionSumm
     })
     .transpose()
 }
+
+impl DossierStatus {
+    /// The same row, computed from a dossier state rather than read (for as-of answers).
+    pub fn from_state(
+        state: &cachet_domain::dossier::DossierState,
+        version: i64,
+        position: i64,
+        updated_at: DateTime<Utc>,
+    ) -> Option<Self> {
+        let view = crate::status::StatusView::from_state(state, version, position)?;
+        Some(DossierStatus {
+            dossier_id: view.dossier_id.as_uuid(),
+            session_id: view.session_id.as_uuid(),
+            candidate_id: state.candidate_id.map(|c| c.as_uuid()),
+            user_code: view.user_code.to_string(),
+            status: view.status.code().to_owned(),
+            status_label: view.status.label().to_owned(),
+            message: view.message,
+            missing: view.missing,
+            deposit: view.deposit.map(|d| DepositInfo {
+                channel: d.channel.code().to_owned(),
+                channel_label: d.channel.label().to_owned(),
+                on_time: d.on_time,
+                explanation: d.explanation,
+            }),
+            rejection: view.rejection,
+            version,
+            position,
+            registered_at: state.registered_at.unwrap_or_default(),
+            updated_at,
+        })
+    }
+}

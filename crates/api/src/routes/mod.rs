@@ -1,6 +1,7 @@
 //! The router: one `router()` per area, merged here with the OpenAPI document, the fallbacks,
 //! request ids, tracing and metrics.
 
+pub mod audit;
 pub mod dossiers;
 pub mod health;
 pub mod sessions;
@@ -63,6 +64,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(sessions::router())
         .merge(dossiers::router())
+        .merge(audit::router())
         .merge(health::router())
         .split_for_parts()
 }

@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod as_of;
+pub mod history;
 pub mod migrate;
 pub mod replay;
 pub mod serve;
