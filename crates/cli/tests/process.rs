@@ -152,8 +152,9 @@ async fn serve_with_demo_data_answers_then_stops_cleanly_and_replay_check_finds_
     assert!(out.contains("Vue « dossiers » reconstruite"), "{out}");
     let (code, out) = cachet(&["replay", "--check", "--data-dir", data]);
     assert_eq!(code, 0, "{out}");
-    let (code, out) = cachet(&["verify", "--data-dir", data]);
+    let (code, out) = cachet(&["verify", "--projections", "--data-dir", data]);
     assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Vue « dossiers » : identique à sa reconstruction"), "{out}");
 
     // An auditor's questions, by code utilisateur.
     let (code, out) = cachet(&["history", "28VMF3AG", "--data-dir", data]);

@@ -13,6 +13,10 @@ pub struct Opts {
     #[command(flatten)]
     pub database: DatabaseOpts,
 
+    /// Vérifie aussi que chaque vue est identique à sa reconstruction depuis le journal.
+    #[arg(long)]
+    pub projections: bool,
+
     /// Sans barre de progression.
     #[arg(long)]
     pub quiet: bool,
@@ -45,6 +49,9 @@ pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
                 report.head.position,
                 hex::encode(&report.head.hash)
             );
+            if opts.projections && !check_projections(&opts.database, &*store).await? {
+                return Ok(ExitCode::from(1));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Some(broken) => {
@@ -68,4 +75,30 @@ pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// Rebuilds each read model beside the live one up to its checkpoint and compares them.
+async fn check_projections(database: &DatabaseOpts, store: &dyn cachet_store::EventStore) -> anyhow::Result<bool> {
+    use cachet_projections::replay::{compare, drop_rebuild, rebuild_beside};
+    use cachet_projections::runner::{prepare, read_checkpoint, Target};
+
+    let db = database.open_read_db().await?;
+    let mut identical = true;
+    for projection in cachet_api::app::projections() {
+        prepare(&db, projection.as_ref(), Target::Live).await?;
+        let until = read_checkpoint(&db, projection.as_ref(), Target::Live).await?;
+        rebuild_beside(store, &db, projection.as_ref(), until, |_| {}).await?;
+        let differences = compare(&db, projection.as_ref()).await?;
+        drop_rebuild(&db, projection.as_ref()).await?;
+        if differences.is_empty() {
+            println!("Vue « {} » : identique à sa reconstruction ({until} événements).", projection.name());
+        } else {
+            identical = false;
+            println!("Vue « {} » : {} différence(s) avec sa reconstruction.", projection.name(), differences.len());
+            for d in differences {
+                println!("  {} {}", d.table, d.key);
+            }
+        }
+    }
+    Ok(identical)
 }
