@@ -12,6 +12,7 @@ pub mod extract;
 pub mod files;
 pub mod metrics;
 pub mod routes;
+pub mod seal;
 pub mod service;
 
 pub use app::{App, AppState, Database, Settings};

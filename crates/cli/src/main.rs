@@ -27,6 +27,10 @@ enum Command {
     History(commands::history::Opts),
     /// État d'un dossier (ou statistiques d'une session) à une date passée.
     AsOf(commands::as_of::Opts),
+    /// Scelle le journal : signe la racine de Merkle des empreintes jusqu'à une position.
+    Seal(commands::seal::Opts),
+    /// Exporte un paquet de preuves (événements, sceaux, clé publique) vérifiable hors ligne.
+    Export(commands::export::Opts),
     /// Crée ou met à jour le schéma de la base de données.
     Migrate(commands::migrate::Opts),
     /// Vérifie la chaîne d'empreintes de tous les événements enregistrés.
@@ -45,6 +49,8 @@ async fn main() -> std::process::ExitCode {
         Command::Replay(opts) => commands::replay::run(opts).await,
         Command::History(opts) => commands::history::run(opts).await,
         Command::AsOf(opts) => commands::as_of::run(opts).await,
+        Command::Seal(opts) => commands::seal::run(opts).await,
+        Command::Export(opts) => commands::export::run(opts).await,
         Command::Migrate(opts) => commands::migrate::run(opts).await,
         Command::Verify(opts) => commands::verify::run(opts).await,
     };

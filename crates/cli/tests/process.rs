@@ -318,3 +318,64 @@ async fn the_readme_examples_work_as_written() {
     }
     server.stop();
 }
+
+/// Seals and offline proof: a signed seal, a session exported with its proofs and verified
+/// with no database; one edited byte fails it; a tail truncated after a seal is detected.
+#[tokio::test]
+async fn a_sealed_and_exported_session_verifies_offline_and_tampering_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    Server::start(&["--demo", "--data-dir", data]).stop();
+    let key = dir.path().join("sceau.key");
+    let (code, out) = cachet(&["seal", "--generate-key", key.to_str().unwrap(), "--data-dir", data]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Sceau de la position 191 : racine "), "{out}");
+
+    let bundle = dir.path().join("session.jsonl");
+    let session = cachet_api::demo::session_id().to_string();
+    let (code, out) = cachet(&["export", "--session", &session, "--out", bundle.to_str().unwrap(), "--data-dir", data]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("191 événements, 1 sceau(x)"), "{out}");
+
+    let offline = |extra: &[&str]| {
+        let mut args = vec!["verify", "--file", bundle.to_str().unwrap(), "--data-dir", "/nonexistent/pas-de-base"];
+        args.extend_from_slice(extra);
+        cachet(&args)
+    };
+    let (code, out) = offline(&[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Paquet intègre : 191 événements vérifiés, 1 sceau(x) de signature valide."), "{out}");
+    let late = cachet_api::demo::dossier_id(30).to_string();
+    let (code, out) = offline(&["--dossier", &late]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("3 événement(s) du dossier {late} prouvé(s) sous un sceau.")), "{out}");
+
+    // One byte edited: the postmark of the late dossier moved back by one day.
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let edited = text.replacen(r#"\"postmark_date\":\"2023-07-07\""#, r#"\"postmark_date\":\"2023-07-06\""#, 1);
+    assert_eq!(edited.len(), text.len());
+    assert_ne!(edited, text);
+    std::fs::write(&bundle, edited).unwrap();
+    let (code, out) = offline(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(": le contenu ne correspond pas à son empreinte."), "{out}");
+
+    // In the database: the seal holds, then a tail truncated after it (head moved back too)
+    // is detected by the seal.
+    let (code, out) = cachet(&["verify", "--data-dir", data]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 sceau(x) conforme(s) aux événements."), "{out}");
+    let db = dir.path().join("cachet.sqlite").display().to_string();
+    let script = format!(
+        "import sqlite3; c = sqlite3.connect({db:?}); c.execute('DROP TRIGGER events_no_delete'); \
+         c.execute('DELETE FROM events WHERE position > 188'); \
+         c.execute('UPDATE log_head SET position = 188, last_hash = (SELECT hash FROM events WHERE position = 188)'); c.commit()"
+    );
+    assert!(Command::new("python3").args(["-c", &script]).status().unwrap().success());
+    let (code, out) = cachet(&["verify", "--data-dir", data]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("Sceaux ROMPUS : le sceau de la position 191 couvre des événements absents : le journal s'arrête à la position 188."),
+        "{out}"
+    );
+}

@@ -11,8 +11,10 @@
 //! (group commit); reads use a connection pool.
 
 pub mod appender;
+pub mod bundle;
 pub mod error;
 pub mod hash;
+pub mod merkle;
 pub mod postgres;
 pub mod sqlite;
 pub mod typed;

@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
 pub mod as_of;
+pub mod export;
 pub mod history;
 pub mod migrate;
 pub mod replay;
+pub mod seal;
 pub mod serve;
 pub mod verify;

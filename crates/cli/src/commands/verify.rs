@@ -13,6 +13,14 @@ pub struct Opts {
     #[command(flatten)]
     pub database: DatabaseOpts,
 
+    /// Vérifie hors ligne un paquet exporté par « cachet export », sans base de données.
+    #[arg(long)]
+    pub file: Option<std::path::PathBuf>,
+
+    /// Avec --file : prouve que les événements de ce dossier figurent sous un sceau.
+    #[arg(long, requires = "file")]
+    pub dossier: Option<uuid::Uuid>,
+
     /// Vérifie aussi que chaque vue est identique à sa reconstruction depuis le journal.
     #[arg(long)]
     pub projections: bool,
@@ -22,7 +30,32 @@ pub struct Opts {
     pub quiet: bool,
 }
 
+fn verify_file(path: &std::path::Path, dossier: Option<uuid::Uuid>) -> anyhow::Result<ExitCode> {
+    let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("impossible de lire {} : {e}", path.display()))?;
+    let report = cachet_store::bundle::verify(std::io::BufReader::new(file), dossier);
+    match report.problem {
+        None => {
+            println!(
+                "Paquet intègre : {} événements vérifiés, {} sceau(x) de signature valide.",
+                report.events, report.seals
+            );
+            if let Some(dossier) = dossier {
+                println!("{} événement(s) du dossier {dossier} prouvé(s) sous un sceau.", report.dossier_events_proven);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(problem) => {
+            println!("Paquet REFUSÉ : {problem}");
+            println!("{} événements vérifiés avant le problème.", report.events);
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &opts.file {
+        return verify_file(path, opts.dossier);
+    }
     let store = opts.database.open().await?;
     let head = store.head().await?;
     let bar = if opts.quiet || head.position < 10_000 {
@@ -49,6 +82,15 @@ pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
                 report.head.position,
                 hex::encode(&report.head.hash)
             );
+            let db = opts.database.open_read_db().await?;
+            let seals = cachet_api::seal::seals(&db).await?.len();
+            if let Some(problem) = cachet_api::seal::check_seals(&*store, &db).await? {
+                println!("Sceaux ROMPUS : {problem}.");
+                return Ok(ExitCode::from(1));
+            }
+            if seals > 0 {
+                println!("{seals} sceau(x) conforme(s) aux événements.");
+            }
             if opts.projections && !check_projections(&opts.database, &*store).await? {
                 return Ok(ExitCode::from(1));
             }
