@@ -41,9 +41,10 @@ CREATE TABLE commands (
 CREATE TABLE log_head (
     id        INTEGER PRIMARY KEY CHECK (id = 1),
     position  BIGINT  NOT NULL,
-    last_hash BYTEA   NOT NULL
+    last_hash BYTEA   NOT NULL,
+    recorded_at_us BIGINT NOT NULL    -- the last recorded time: never decreases along the log
 );
-INSERT INTO log_head (id, position, last_hash) VALUES (1, 0, decode(repeat('00', 32), 'hex'));
+INSERT INTO log_head (id, position, last_hash, recorded_at_us) VALUES (1, 0, decode(repeat('00', 32), 'hex'), 0);
 
 CREATE TABLE checkpoints (
     name     TEXT    PRIMARY KEY,

@@ -41,9 +41,10 @@ CREATE TABLE commands (
 CREATE TABLE log_head (
     id        INTEGER PRIMARY KEY CHECK (id = 1),
     position  INTEGER NOT NULL,
-    last_hash BLOB    NOT NULL
+    last_hash BLOB    NOT NULL,
+    recorded_at_us INTEGER NOT NULL   -- the last recorded time: never decreases along the log
 );
-INSERT INTO log_head (id, position, last_hash) VALUES (1, 0, zeroblob(32));
+INSERT INTO log_head (id, position, last_hash, recorded_at_us) VALUES (1, 0, zeroblob(32), 0);
 
 -- Read models record how far they have read, in the same transaction as their rows.
 CREATE TABLE checkpoints (

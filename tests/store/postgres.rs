@@ -157,3 +157,23 @@ async fn two_processes_share_one_gap_free_chain_and_wake_each_other() {
     assert_eq!(verify_chain(&*b, |_| {}).await.unwrap().first_break, None);
     h.finish().await;
 }
+
+/// A process whose LISTEN connection is killed reconnects and still learns of appends made by
+/// another process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_whose_listen_connection_drops_still_learns_of_new_events() {
+    let Some(h) = PgHarness::new().await else { return };
+    let (a, b) = (Arc::new(h.connect().await), Arc::new(h.connect().await));
+    let mut woken = b.subscribe();
+    h.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    )
+    .await
+    .unwrap();
+    a.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 1)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), woken.wait_for(|p| *p >= 1)).await.unwrap().unwrap();
+    a.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 1)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), woken.wait_for(|p| *p >= 2)).await.unwrap().unwrap();
+    h.finish().await;
+}

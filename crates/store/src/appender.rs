@@ -7,7 +7,7 @@
 //! here.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -32,8 +32,9 @@ pub(crate) struct EventRow<'a> {
 /// The SQL one backend needs to append, on a connection owned by the appender.
 #[async_trait]
 pub(crate) trait BatchTx: Send {
-    /// Begins a write transaction and locks the head of the log.
-    async fn begin(&mut self) -> Result<Head, StoreError>;
+    /// Begins a write transaction and locks the head of the log: its position and hash, and the
+    /// last recorded time (microseconds).
+    async fn begin(&mut self) -> Result<(Head, i64), StoreError>;
     async fn savepoint(&mut self) -> Result<(), StoreError>;
     async fn release_savepoint(&mut self) -> Result<(), StoreError>;
     async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError>;
@@ -48,8 +49,8 @@ pub(crate) trait BatchTx: Send {
         outcome: &AppendOutcome,
         recorded_at_us: i64,
     ) -> Result<(), StoreError>;
-    /// Moves the head, tells other processes, and commits durably.
-    async fn commit(&mut self, head: &Head) -> Result<(), StoreError>;
+    /// Moves the head (and its last recorded time), tells other processes, and commits durably.
+    async fn commit(&mut self, head: &Head, recorded_at_us: i64) -> Result<(), StoreError>;
     async fn rollback(&mut self) -> Result<(), StoreError>;
     /// Replaces a connection that failed.
     async fn reconnect(&mut self) -> Result<(), StoreError>;
@@ -59,31 +60,51 @@ fn to_array(hash: &[u8]) -> Result<[u8; 32], StoreError> {
     hash.try_into().map_err(|_| StoreError::Corrupt { detail: "log head hash is not 32 bytes".to_owned() })
 }
 
-/// Checks one request and writes its rows, or explains why not. Nothing is written on error
-/// unless the error is a database error, which the caller rolls back to its savepoint.
+/// Whether a database error concerns the request alone (a constraint it broke), so that rolling
+/// back to its savepoint leaves the transaction usable. Any other error may have undone the whole
+/// transaction (SQLite rolls back on disk full, I/O errors or `RAISE(ROLLBACK)`): it is fatal
+/// for the batch.
+fn is_request_error(error: &StoreError) -> bool {
+    use sqlx::error::ErrorKind;
+    match error {
+        StoreError::Database(e) => e.as_database_error().is_some_and(|d| {
+            matches!(
+                d.kind(),
+                ErrorKind::UniqueViolation
+                    | ErrorKind::ForeignKeyViolation
+                    | ErrorKind::NotNullViolation
+                    | ErrorKind::CheckViolation
+            )
+        }),
+        _ => false,
+    }
+}
+
+/// Checks one request and writes its rows, or explains why not. The inner result is the
+/// request's own outcome (a conflict, a reused command id or a broken constraint, with nothing
+/// written); the outer error is fatal for the whole batch.
 async fn append_one<T: BatchTx + ?Sized>(
     tx: &mut T,
     head: &mut Head,
     request: &AppendRequest,
-    recorded_at: DateTime<Utc>,
-) -> Result<AppendOutcome, StoreError> {
+    recorded_at_us: i64,
+) -> Result<Result<AppendOutcome, StoreError>, StoreError> {
     if let Some((stream_id, outcome)) = tx.find_command(request.command_id).await? {
         if stream_id != request.stream_id {
-            return Err(StoreError::CommandIdReused { command_id: request.command_id, stream_id });
+            return Ok(Err(StoreError::CommandIdReused { command_id: request.command_id, stream_id }));
         }
-        return Ok(AppendOutcome { replayed: true, ..outcome });
+        return Ok(Ok(AppendOutcome { replayed: true, ..outcome }));
     }
     let current = tx.stream_version(request.stream_id).await?;
     if let ExpectedVersion::Exact(expected) = request.expected {
         if expected != current {
-            return Err(StoreError::Conflict {
+            return Ok(Err(StoreError::Conflict {
                 stream_id: request.stream_id,
                 expected: request.expected,
                 actual: current,
-            });
+            }));
         }
     }
-    let recorded_at_us = micros(recorded_at);
     let mut prev = to_array(&head.hash)?;
     let mut rows = Vec::with_capacity(request.events.len());
     for (index, event) in request.events.iter().enumerate() {
@@ -130,31 +151,40 @@ async fn append_one<T: BatchTx + ?Sized>(
             tx.release_savepoint().await?;
             head.position += count;
             head.hash = prev.to_vec();
-            Ok(outcome)
+            Ok(Ok(outcome))
         }
-        Err(e) => {
+        Err(e) if is_request_error(&e) => {
             tx.rollback_to_savepoint().await?;
             tx.release_savepoint().await?;
-            Err(e)
+            Ok(Err(e))
         }
+        Err(fatal) => Err(fatal),
     }
 }
 
-/// Begins a transaction and writes a batch into it, without committing: the head to commit and
-/// each request's outcome. On error the caller rolls the transaction back.
+/// A batch written into an open transaction: the head and last recorded time to commit, and
+/// each request's outcome.
+pub(crate) struct Staged {
+    pub head: Head,
+    pub recorded_at_us: i64,
+    pub results: Vec<Result<AppendOutcome, StoreError>>,
+}
+
+/// Begins a transaction and writes a batch into it, without committing. On error the caller
+/// rolls the transaction back.
 pub(crate) async fn stage_batch<T: BatchTx + ?Sized>(
     tx: &mut T,
     requests: &[&AppendRequest],
-) -> Result<(Head, Vec<Result<AppendOutcome, StoreError>>), StoreError> {
-    let mut head = tx.begin().await?;
-    // One recorded time per transaction.
-    let recorded_at = Utc::now();
+) -> Result<Staged, StoreError> {
+    let (mut head, last_recorded_at_us) = tx.begin().await?;
+    // One recorded time per transaction, never earlier than the last one: recorded times never
+    // decrease along the log, whatever the clocks of the processes do.
+    let recorded_at_us = micros(Utc::now()).max(last_recorded_at_us);
     let mut results = Vec::with_capacity(requests.len());
     for request in requests {
-        // A request that fails is rolled back to its savepoint; the others go on.
-        results.push(append_one(tx, &mut head, request, recorded_at).await);
+        results.push(append_one(tx, &mut head, request, recorded_at_us).await?);
     }
-    Ok((head, results))
+    Ok(Staged { head, recorded_at_us, results })
 }
 
 /// Writes a batch in one transaction. The outer error means the whole batch failed.
@@ -162,14 +192,31 @@ pub(crate) async fn write_batch<T: BatchTx + ?Sized>(
     tx: &mut T,
     requests: &[&AppendRequest],
 ) -> Result<(Head, Vec<Result<AppendOutcome, StoreError>>), StoreError> {
-    let (head, results) = stage_batch(tx, requests).await?;
-    tx.commit(&head).await?;
-    Ok((head, results))
+    let staged = stage_batch(tx, requests).await?;
+    tx.commit(&staged.head, staged.recorded_at_us).await?;
+    Ok((staged.head, staged.results))
+}
+
+/// Rolls back a failed transaction, replacing the connection if even that fails.
+async fn recover<T: BatchTx + ?Sized>(tx: &mut T) {
+    if tx.rollback().await.is_err() {
+        if let Err(e) = tx.reconnect().await {
+            tracing::error!(error = %e, "appender could not reconnect");
+        }
+    }
 }
 
 struct Job {
     request: AppendRequest,
     reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+}
+
+fn advance(positions: &watch::Sender<i64>, position: i64) {
+    positions.send_if_modified(|p| {
+        let moved = position > *p;
+        *p = (*p).max(position);
+        moved
+    });
 }
 
 /// The handle callers append through.
@@ -187,24 +234,34 @@ impl Appender {
                 let requests: Vec<&AppendRequest> = jobs.iter().map(|j| &j.request).collect();
                 match write_batch(&mut tx, &requests).await {
                     Ok((head, results)) => {
-                        positions.send_if_modified(|p| {
-                            let moved = head.position > *p;
-                            *p = (*p).max(head.position);
-                            moved
-                        });
+                        advance(&positions, head.position);
                         for (job, result) in jobs.drain(..).zip(results) {
                             let _ = job.reply.send(result);
                         }
                     }
                     Err(error) => {
                         tracing::error!(error = %error, batch.size = jobs.len(), "append batch failed");
-                        if tx.rollback().await.is_err() {
-                            if let Err(e) = tx.reconnect().await {
-                                tracing::error!(error = %e, "appender could not reconnect");
+                        recover(&mut tx).await;
+                        if jobs.len() == 1 {
+                            for job in jobs.drain(..) {
+                                let _ = job.reply.send(Err(error.clone()));
                             }
+                            continue;
                         }
+                        // One request may have broken the whole transaction: retry each alone,
+                        // so only the culprit fails.
                         for job in jobs.drain(..) {
-                            let _ = job.reply.send(Err(error.clone()));
+                            let result = match write_batch(&mut tx, &[&job.request]).await {
+                                Ok((head, mut results)) => {
+                                    advance(&positions, head.position);
+                                    results.pop().unwrap_or(Err(StoreError::Closed))
+                                }
+                                Err(error) => {
+                                    recover(&mut tx).await;
+                                    Err(error)
+                                }
+                            };
+                            let _ = job.reply.send(result);
                         }
                     }
                 }

@@ -15,7 +15,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::appender::{stage_batch, Appender, BatchTx, EventRow};
+use crate::appender::{stage_batch, Appender, BatchTx, EventRow, Staged};
 use crate::sqlite::{into_events, CommandRecord, EVENT_COLUMNS};
 use crate::{AppendOutcome, AppendRequest, Backend, EventStore, Head, StoreError, StoredEvent};
 
@@ -47,7 +47,8 @@ impl PgEventStore {
         let listen_positions = positions_tx.clone();
         tokio::spawn(async move { follow_notifications(listener, listen_pool, listen_positions).await });
 
-        let writer = PgWriter { conn: options.connect().await?, options: options.clone() };
+        let writer_options = writer_options(&options);
+        let writer = PgWriter { conn: writer_options.connect().await?, options: writer_options };
         let (appender, _task) = Appender::spawn(writer, positions_tx);
         Ok(Self { pool, options, appender, positions })
     }
@@ -60,31 +61,36 @@ impl PgEventStore {
     /// Other appends wait for it. Useful to commit several commands atomically, and to show
     /// that readers never skip a transaction that commits late.
     pub async fn begin_held_append(&self, requests: Vec<AppendRequest>) -> Result<HeldAppend, StoreError> {
-        let mut writer = PgWriter { conn: self.options.connect().await?, options: self.options.clone() };
+        let options = writer_options(&self.options);
+        let mut writer = PgWriter { conn: options.connect().await?, options };
         let refs: Vec<&AppendRequest> = requests.iter().collect();
-        let (head, results) = match stage_batch(&mut writer, &refs).await {
-            Ok(staged) => staged,
+        match stage_batch(&mut writer, &refs).await {
+            Ok(staged) => Ok(HeldAppend { writer, staged }),
             Err(e) => {
                 let _ = writer.rollback().await;
-                return Err(e);
+                Err(e)
             }
-        };
-        Ok(HeldAppend { writer, head, results })
+        }
     }
 }
 
 /// Appends staged in an open transaction.
 pub struct HeldAppend {
     writer: PgWriter,
-    head: Head,
-    results: Vec<Result<AppendOutcome, StoreError>>,
+    staged: Staged,
 }
 
 impl HeldAppend {
     pub async fn commit(mut self) -> Result<Vec<Result<AppendOutcome, StoreError>>, StoreError> {
-        self.writer.commit(&self.head).await?;
-        Ok(self.results)
+        self.writer.commit(&self.staged.head, self.staged.recorded_at_us).await?;
+        Ok(self.staged.results)
     }
+}
+
+/// The writer's session does not depend on server or role defaults: commits are durable before
+/// the answer, and a frozen process cannot hold the lock on `log_head` for ever.
+fn writer_options(options: &PgConnectOptions) -> PgConnectOptions {
+    options.clone().options([("synchronous_commit", "on"), ("idle_in_transaction_session_timeout", "60s")])
 }
 
 async fn follow_notifications(mut listener: PgListener, pool: PgPool, positions: watch::Sender<i64>) {
@@ -96,20 +102,23 @@ async fn follow_notifications(mut listener: PgListener, pool: PgPool, positions:
         });
     };
     loop {
-        if positions.is_closed() {
-            return;
-        }
-        match listener.recv().await {
-            Ok(note) => {
+        let received = tokio::select! {
+            // Every receiver is gone: the store was dropped.
+            _ = positions.closed() => return,
+            received = listener.try_recv() => received,
+        };
+        match received {
+            Ok(Some(note)) => {
                 if let Ok(position) = note.payload().parse::<i64>() {
                     advance(position);
                 }
             }
-            Err(error) => {
-                // PgListener reconnects on the next recv; notifications sent meanwhile are lost,
-                // so read the head once to catch up.
-                tracing::warn!(error = %error, "LISTEN connection lost, reconnecting");
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            Ok(None) | Err(_) => {
+                // The connection was lost; the listener reconnects and listens again on the next
+                // call. Notifications sent meanwhile are lost: read the head to catch up (the
+                // projections' polling covers the rest of the window).
+                tracing::warn!("LISTEN connection lost, reconnecting");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 if let Ok(head) = read_head(&pool).await {
                     advance(head.position);
                 }
@@ -177,13 +186,15 @@ impl PgWriter {
 
 #[async_trait]
 impl BatchTx for PgWriter {
-    async fn begin(&mut self) -> Result<Head, StoreError> {
-        self.exec("BEGIN").await?;
-        let (position, hash): (i64, Vec<u8>) =
-            sqlx::query_as("SELECT position, last_hash FROM log_head WHERE id = 1 FOR UPDATE")
+    async fn begin(&mut self) -> Result<(Head, i64), StoreError> {
+        // Explicit, whatever the database's default: under REPEATABLE READ a process waiting for
+        // the lock would fail with a serialisation error instead of seeing the new head.
+        self.exec("BEGIN ISOLATION LEVEL READ COMMITTED").await?;
+        let (position, hash, recorded_at_us): (i64, Vec<u8>, i64) =
+            sqlx::query_as("SELECT position, last_hash, recorded_at_us FROM log_head WHERE id = 1 FOR UPDATE")
                 .fetch_one(&mut self.conn)
                 .await?;
-        Ok(Head { position, hash })
+        Ok((Head { position, hash }, recorded_at_us))
     }
 
     async fn savepoint(&mut self) -> Result<(), StoreError> {
@@ -278,10 +289,11 @@ impl BatchTx for PgWriter {
         Ok(())
     }
 
-    async fn commit(&mut self, head: &Head) -> Result<(), StoreError> {
-        sqlx::query("UPDATE log_head SET position = $1, last_hash = $2 WHERE id = 1")
+    async fn commit(&mut self, head: &Head, recorded_at_us: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE log_head SET position = $1, last_hash = $2, recorded_at_us = $3 WHERE id = 1")
             .bind(head.position)
             .bind(&head.hash)
+            .bind(recorded_at_us)
             .execute(&mut self.conn)
             .await?;
         sqlx::query("SELECT pg_notify($1, $2)")

@@ -192,13 +192,15 @@ impl SqliteWriter {
 
 #[async_trait]
 impl BatchTx for SqliteWriter {
-    async fn begin(&mut self) -> Result<Head, StoreError> {
+    async fn begin(&mut self) -> Result<(Head, i64), StoreError> {
         // IMMEDIATE takes the write lock now: a deferred transaction that reads then writes would
         // fail with SQLITE_BUSY at once, ignoring busy_timeout.
         self.exec("BEGIN IMMEDIATE").await?;
-        let (position, hash): (i64, Vec<u8>) =
-            sqlx::query_as("SELECT position, last_hash FROM log_head WHERE id = 1").fetch_one(&mut self.conn).await?;
-        Ok(Head { position, hash })
+        let (position, hash, recorded_at_us): (i64, Vec<u8>, i64) =
+            sqlx::query_as("SELECT position, last_hash, recorded_at_us FROM log_head WHERE id = 1")
+                .fetch_one(&mut self.conn)
+                .await?;
+        Ok((Head { position, hash }, recorded_at_us))
     }
 
     async fn savepoint(&mut self) -> Result<(), StoreError> {
@@ -293,10 +295,11 @@ impl BatchTx for SqliteWriter {
         Ok(())
     }
 
-    async fn commit(&mut self, head: &Head) -> Result<(), StoreError> {
-        sqlx::query("UPDATE log_head SET position = ?, last_hash = ? WHERE id = 1")
+    async fn commit(&mut self, head: &Head, recorded_at_us: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE log_head SET position = ?, last_hash = ?, recorded_at_us = ? WHERE id = 1")
             .bind(head.position)
             .bind(&head.hash)
+            .bind(recorded_at_us)
             .execute(&mut self.conn)
             .await?;
         self.exec("COMMIT").await
