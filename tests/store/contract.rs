@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cachet_store::verify::{verify_chain, BreakKind};
-use cachet_store::{stream_all, AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreError};
-use chrono::Utc;
+use cachet_store::{stream_all, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreError};
+use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use uuid::Uuid;
 
@@ -24,6 +24,37 @@ pub trait Harness: Send + Sync {
     fn alter_payload_sql(&self, position: i64) -> String;
     /// SQL that inserts a forged copy of the event at `position` right after it, at the end.
     fn forge_after_sql(&self, position: i64) -> String;
+    /// SQL installing a trigger that makes inserting an event of type `Poison` fail with an error
+    /// that is not a constraint violation (on SQLite, one that rolls back the whole transaction).
+    fn poison_trigger_sql(&self) -> String;
+    /// Takes the lock every append transaction needs, from another connection, until released.
+    async fn lock_writes(&self) -> Box<dyn WriteLock>;
+}
+
+/// The append lock, held by the test.
+#[async_trait]
+pub trait WriteLock: Send {
+    async fn release(self: Box<Self>);
+}
+
+/// Submits every request while the test holds the append lock, so the requests share batches
+/// deterministically: the appender, stuck on the lock with the first batch it took, finds all
+/// the others waiting in its channel and writes them together in the next one. A request in
+/// the middle therefore shares its batch with at least half of the others.
+pub async fn append_in_shared_batches(
+    h: &dyn Harness,
+    store: &dyn EventStore,
+    requests: Vec<AppendRequest>,
+) -> Vec<Result<AppendOutcome, StoreError>> {
+    assert!(requests.len() <= 32, "one poll per request must fit in tokio's cooperative budget");
+    let lock = h.lock_writes().await;
+    let mut pending: Vec<_> = requests.into_iter().map(|r| store.append(r)).collect();
+    for append in &mut pending {
+        // One poll hands the request to the appender, which cannot answer while the lock is held.
+        assert!(futures::poll!(append.as_mut()).is_pending());
+    }
+    lock.release().await;
+    futures::future::join_all(pending).await
 }
 
 pub fn event(n: usize) -> NewEvent {
@@ -209,22 +240,69 @@ pub async fn a_failed_request_in_a_batch_leaves_the_others_committed(h: &dyn Har
         .append(AppendRequest { events: vec![taken.clone()], ..request(Uuid::new_v4(), ExpectedVersion::Any, 0) })
         .await
         .unwrap();
-    // Many concurrent requests, so they share batches; one reuses an event id already stored.
-    let tasks: Vec<_> = (0..20)
+    // Requests sharing a batch; one reuses an event id already stored (a constraint violation,
+    // rolled back to its savepoint while the batch goes on).
+    let requests = (0..20)
         .map(|i| {
-            let store = store.clone();
             let mut req = request(Uuid::new_v4(), ExpectedVersion::Exact(0), 2);
-            if i == 7 {
+            if i == 10 {
                 req.events[1] = taken.clone();
             }
-            tokio::spawn(async move { (i, store.append(req).await) })
+            req
         })
         .collect();
-    for task in tasks {
-        let (i, result) = task.await.unwrap();
-        assert_eq!(result.is_err(), i == 7, "request {i}: {result:?}");
+    for (i, result) in append_in_shared_batches(h, &*store, requests).await.into_iter().enumerate() {
+        assert_eq!(result.is_err(), i == 10, "request {i}: {result:?}");
     }
     assert_eq!(all_positions(&*store).await, (1..=39).collect::<Vec<_>>());
+    assert_chain_valid(&*store).await;
+}
+
+pub async fn a_request_that_breaks_the_whole_transaction_fails_alone(h: &dyn Harness) {
+    let store = h.open().await;
+    h.exec(&h.poison_trigger_sql()).await.unwrap();
+    let requests: Vec<AppendRequest> = (0..30)
+        .map(|i| {
+            let mut req = request(Uuid::new_v4(), ExpectedVersion::Exact(0), 1);
+            if i == 15 {
+                req.events[0].event_type = "Poison".to_owned();
+            }
+            req
+        })
+        .collect();
+    let results = append_in_shared_batches(h, &*store, requests.clone()).await;
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result.is_err(), i == 15, "request {i}: {result:?}");
+    }
+    let stored = store.read_all(0, 100).await.unwrap();
+    assert_eq!(stored.iter().map(|e| e.position).collect::<Vec<_>>(), (1..=29).collect::<Vec<_>>());
+    // Every caller was told where its event is, and it is there.
+    for (req, result) in requests.iter().zip(&results) {
+        if let Ok(outcome) = result {
+            let at = &stored[outcome.first_position.unwrap() as usize - 1];
+            assert_eq!((at.command_id, at.event_id), (Some(req.command_id), req.events[0].event_id));
+        }
+    }
+    assert!(stored.windows(2).all(|w| w[0].recorded_at <= w[1].recorded_at));
+    assert_chain_valid(&*store).await;
+    // The store goes on.
+    let next = store.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 1)).await.unwrap();
+    assert_eq!(next.first_position, Some(30));
+    assert_chain_valid(&*store).await;
+}
+
+pub async fn recorded_times_never_go_back_even_when_the_clock_does(h: &dyn Harness) {
+    let store = h.open().await;
+    store.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 1)).await.unwrap();
+    // The last commit came from a process whose clock is an hour ahead (or this clock stepped
+    // back by an hour).
+    let ahead = DateTime::from_timestamp_micros((Utc::now() + chrono::Duration::hours(1)).timestamp_micros()).unwrap();
+    h.exec(&format!("UPDATE log_head SET recorded_at_us = {}", ahead.timestamp_micros())).await.unwrap();
+    store.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 2)).await.unwrap();
+    let events = store.read_all(0, 10).await.unwrap();
+    assert_eq!(events.len(), 3);
+    assert!(events[0].recorded_at < ahead);
+    assert!(events[1..].iter().all(|e| e.recorded_at == ahead), "{events:?}");
     assert_chain_valid(&*store).await;
 }
 
@@ -337,6 +415,8 @@ macro_rules! contract_tests {
             concurrent_retries_of_one_command_append_it_once,
             a_command_id_reused_on_another_stream_is_refused,
             a_failed_request_in_a_batch_leaves_the_others_committed,
+            a_request_that_breaks_the_whole_transaction_fails_alone,
+            recorded_times_never_go_back_even_when_the_clock_does,
             the_database_refuses_to_update_or_delete_events,
             an_altered_payload_is_detected_at_its_position,
             a_deleted_event_is_detected_at_its_position,

@@ -11,7 +11,7 @@ use cachet_store::{EventStore, ExpectedVersion};
 use sqlx::{Connection, Executor};
 use uuid::Uuid;
 
-use crate::contract::{request, Harness};
+use crate::contract::{request, Harness, WriteLock};
 use crate::support::pg::PgTestDb;
 
 pub struct PgHarness {
@@ -63,6 +63,51 @@ impl Harness for PgHarness {
              schema_version, payload, metadata, command_id, occurred_at_us, recorded_at_us, hash, hash \
              FROM events WHERE position = {position}"
         )
+    }
+
+    fn poison_trigger_sql(&self) -> String {
+        // A plain exception: not a constraint violation, so it fails the whole batch.
+        "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'poison'; END $$; \
+         CREATE TRIGGER poison BEFORE INSERT ON events FOR EACH ROW \
+         WHEN (NEW.event_type = 'Poison') EXECUTE FUNCTION poison();"
+            .to_owned()
+    }
+
+    async fn lock_writes(&self) -> Box<dyn WriteLock> {
+        let mut conn = sqlx::PgConnection::connect(&self.db.url).await.unwrap();
+        conn.execute("BEGIN").await.unwrap();
+        conn.execute("SELECT 1 FROM log_head WHERE id = 1 FOR UPDATE").await.unwrap();
+        Box::new(PgLock(conn))
+    }
+}
+
+struct PgLock(sqlx::PgConnection);
+
+#[async_trait]
+impl WriteLock for PgLock {
+    async fn release(mut self: Box<Self>) {
+        self.0.execute("COMMIT").await.unwrap();
+    }
+}
+
+/// The test database's URL, connecting with an application name (to find a store's sessions in
+/// `pg_stat_activity`).
+fn named(url: &str, application_name: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}application_name={application_name}")
+}
+
+/// Polls a query until it returns `expected` (sessions end asynchronously), for at most 10 s.
+async fn eventually(url: &str, sql: &str, expected: i64) {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let found: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap();
+        if found == expected {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{sql}: {found}, expected {expected}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -158,22 +203,103 @@ async fn two_processes_share_one_gap_free_chain_and_wake_each_other() {
     h.finish().await;
 }
 
-/// A process whose LISTEN connection is killed reconnects and still learns of appends made by
-/// another process.
+/// A process whose LISTEN connection is killed listens again and still learns of the appends
+/// another process made while it was not listening.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_whose_listen_connection_drops_still_learns_of_new_events() {
     let Some(h) = PgHarness::new().await else { return };
-    let (a, b) = (Arc::new(h.connect().await), Arc::new(h.connect().await));
+    let a = h.connect().await;
+    let b = PgEventStore::connect(&named(&h.db.url, "cachet_b")).await.unwrap();
     let mut woken = b.subscribe();
+
+    // Take every connection of B's pool but the listener's, and queue for that one too: once the
+    // listener loses its connection, it cannot listen again until the test lets go.
+    let mut held = Vec::new();
+    for _ in 1..b.pool().options().get_max_connections() {
+        held.push(b.pool().acquire().await.unwrap());
+    }
+    let mut queued = Box::pin(b.pool().acquire());
+    assert!(futures::poll!(queued.as_mut()).is_pending(), "B's pool is full");
+    let queued = tokio::spawn(queued);
     h.exec(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+         WHERE application_name = 'cachet_b' AND query LIKE 'LISTEN%'",
     )
     .await
     .unwrap();
+    // The queued acquire gets the listener's slot: the listener saw its connection die.
+    held.push(tokio::time::timeout(Duration::from_secs(5), queued).await.unwrap().unwrap().unwrap());
+
+    // B is not listening: this notification is lost for it.
     a.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 1)).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(10), woken.wait_for(|p| *p >= 1)).await.unwrap().unwrap();
+    assert_eq!(*woken.borrow_and_update(), 0);
+    drop(held);
+    tokio::time::timeout(Duration::from_secs(5), woken.wait_for(|p| *p >= 1)).await.unwrap().unwrap();
+    // And it listens again.
     a.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 1)).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(10), woken.wait_for(|p| *p >= 2)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), woken.wait_for(|p| *p >= 2)).await.unwrap().unwrap();
+    h.finish().await;
+}
+
+/// Dropping a store and its subscribers ends its LISTEN task: no session of it is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_store_leaves_no_session_behind() {
+    let Some(h) = PgHarness::new().await else { return };
+    let store = PgEventStore::connect(&named(&h.db.url, "cachet_gone")).await.unwrap();
+    let sessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cachet_gone'";
+    let subscriber = store.subscribe();
+    store.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 1)).await.unwrap();
+    drop(store);
+    drop(subscriber);
+    eventually(&h.db.url, sessions, 0).await;
+    h.finish().await;
+}
+
+/// The writer's session is set by the store, not by the server's defaults: here the database
+/// defaults to REPEATABLE READ (a writer waiting for the lock would fail to serialise),
+/// asynchronous commits (acknowledged appends could be lost) and no idle timeout (a frozen
+/// process would hold the lock for ever). A trigger records the session of every insert: by the
+/// appender, by a held append, and by the appender after it reconnected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_session_does_not_depend_on_server_defaults() {
+    let Some(h) = PgHarness::new().await else { return };
+    drop(h.connect().await); // migrates
+    h.exec(
+        "CREATE TABLE writer_sessions (n SERIAL, pid INT, isolation TEXT, synchronous_commit TEXT, idle_timeout TEXT); \
+         CREATE FUNCTION record_writer_session() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           INSERT INTO writer_sessions (pid, isolation, synchronous_commit, idle_timeout) VALUES (pg_backend_pid(), \
+             current_setting('transaction_isolation'), current_setting('synchronous_commit'), \
+             current_setting('idle_in_transaction_session_timeout')); \
+           RETURN NEW; END $$; \
+         CREATE TRIGGER record_writer_session AFTER INSERT ON events FOR EACH ROW \
+           EXECUTE FUNCTION record_writer_session(); \
+         DO $$ BEGIN \
+           EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation = %L', current_database(), 'repeatable read'); \
+           EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); \
+           EXECUTE format('ALTER DATABASE %I SET idle_in_transaction_session_timeout = 0', current_database()); \
+         END $$;",
+    )
+    .await
+    .unwrap();
+    let store = h.connect().await;
+    store.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 1)).await.unwrap();
+    let held = store.begin_held_append(vec![request(Uuid::new_v4(), ExpectedVersion::Exact(0), 1)]).await.unwrap();
+    held.commit().await.unwrap().remove(0).unwrap();
+    // Kill the appender's connection (waiting until it is gone): it must reconnect.
+    h.exec("SELECT pg_terminate_backend((SELECT pid FROM writer_sessions ORDER BY n LIMIT 1), 5000)").await.unwrap();
+    let _ = store.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 1)).await;
+    store.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 1)).await.unwrap();
+
+    let mut conn = sqlx::PgConnection::connect(&h.db.url).await.unwrap();
+    let sessions: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT DISTINCT isolation, synchronous_commit, idle_timeout FROM writer_sessions")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(sessions, vec![("read committed".to_owned(), "on".to_owned(), "1min".to_owned())]);
+    let writers: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT pid) FROM writer_sessions").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(writers, 3, "the appender, the held append, the appender reconnected");
+    conn.close().await.unwrap();
     h.finish().await;
 }

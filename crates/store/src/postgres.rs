@@ -3,9 +3,11 @@
 //! Every append transaction starts by locking the single row of `log_head`
 //! (`SELECT … FOR UPDATE`), so positions are assigned under the lock and committed in order:
 //! a transaction that commits late cannot hold a position lower than one already visible, and
-//! a reader following `position > checkpoint` never skips an event. Commits use PostgreSQL's
-//! default `synchronous_commit`, durable before the answer. `pg_notify` in the same transaction
-//! wakes every process's readers at commit.
+//! a reader following `position > checkpoint` never skips an event. Writer sessions set
+//! `READ COMMITTED`, `synchronous_commit = on` (durable before the answer) and an
+//! idle-in-transaction timeout themselves, whatever the server's defaults. `pg_notify` in the
+//! same transaction wakes every process's readers at commit; a lost LISTEN connection is
+//! re-established and followed by a read of the head, so no wake-up is lost.
 
 use std::str::FromStr;
 
@@ -41,8 +43,7 @@ impl PgEventStore {
         let head = read_head(&pool).await?;
         let (positions_tx, positions) = watch::channel(head.position);
 
-        let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen(NOTIFY_CHANNEL).await?;
+        let listener = listen(&pool).await?;
         let listen_pool = pool.clone();
         let listen_positions = positions_tx.clone();
         tokio::spawn(async move { follow_notifications(listener, listen_pool, listen_positions).await });
@@ -101,6 +102,12 @@ async fn follow_notifications(mut listener: PgListener, pool: PgPool, positions:
             moved
         });
     };
+    let catch_up = || async {
+        match read_head(&pool).await {
+            Ok(head) => advance(head.position),
+            Err(error) => tracing::warn!(error = %error, "could not read the head after losing LISTEN"),
+        }
+    };
     loop {
         let received = tokio::select! {
             // Every receiver is gone: the store was dropped.
@@ -113,18 +120,42 @@ async fn follow_notifications(mut listener: PgListener, pool: PgPool, positions:
                     advance(position);
                 }
             }
-            Ok(None) | Err(_) => {
-                // The connection was lost; the listener reconnects and listens again on the next
-                // call. Notifications sent meanwhile are lost: read the head to catch up (the
-                // projections' polling covers the rest of the window).
-                tracing::warn!("LISTEN connection lost, reconnecting");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                if let Ok(head) = read_head(&pool).await {
-                    advance(head.position);
+            Ok(None) => {
+                // The connection was lost and `try_recv` has already connected and listened
+                // again (eager reconnect): notifications sent in between are lost, but the head,
+                // read now, covers them all.
+                tracing::warn!("LISTEN connection lost and re-established, catching up from the head");
+                catch_up().await;
+            }
+            Err(error) => {
+                // Not a lost connection that `try_recv` re-established (the reconnection itself
+                // failed, or the pool is closing): listen again on a fresh connection before
+                // catching up, so that no notification falls in between.
+                tracing::warn!(error = %error, "LISTEN failed, listening again");
+                loop {
+                    tokio::select! {
+                        _ = positions.closed() => return,
+                        _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+                    }
+                    match listen(&pool).await {
+                        Ok(fresh) => {
+                            listener = fresh;
+                            break;
+                        }
+                        Err(error) => tracing::warn!(error = %error, "LISTEN failed again"),
+                    }
                 }
+                catch_up().await;
             }
         }
     }
+}
+
+/// A listener on [`NOTIFY_CHANNEL`], on a connection of the pool.
+async fn listen(pool: &PgPool) -> Result<PgListener, StoreError> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(NOTIFY_CHANNEL).await?;
+    Ok(listener)
 }
 
 async fn read_head(pool: &PgPool) -> Result<Head, StoreError> {
