@@ -31,6 +31,15 @@ pub async fn malformed_bodies_are_named_in_french(app: &TestApp) {
          AAAA-MM-JJTHH:MM:SS+02:00)."
     );
 
+    let problem =
+        app.send(raw(r#"{"postmark_date": "+275760-09-13", "arrival_date": "2026-01-02"}"#)).await.problem(422);
+    assert_eq!(
+        problem.detail,
+        "Le champ « postmark_date » n'est pas une date ou une heure valide (format attendu : AAAA-MM-JJ, ou \
+         AAAA-MM-JJTHH:MM:SS+02:00).",
+        "an out-of-range date is explained in French too"
+    );
+
     let problem = app.send(raw(r#"{"postmark_date": 20260102, "arrival_date": "2026-01-02"}"#)).await.problem(422);
     assert!(problem.detail.starts_with("Le champ « postmark_date » a un type incorrect"), "{}", problem.detail);
 

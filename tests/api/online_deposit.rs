@@ -18,7 +18,7 @@ pub async fn pre_registration_shows_the_awaiting_message_at_its_paris_time(app: 
     assert_eq!((view.dossier_id, view.session_id), (dossier, session));
     assert_eq!(view.user_code.len(), 8);
     assert!(before <= view.registered_at && view.registered_at <= after);
-    assert_eq!((view.status.as_str(), view.status_label.as_str()), ("pre_registered", "en attente du dossier"));
+    assert_eq!((view.status.as_str(), view.status_label.as_str()), ("pre_registered", "en attente de dépôt"));
     assert_eq!(view.message, view.awaiting_message());
     assert!(view.message.starts_with("Votre préinscription a été enregistrée le "));
     assert!(view.message.ends_with(", le Centre de Gestion est en attente de votre dossier."));

@@ -42,7 +42,8 @@ fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
             expected.replace('`', "").replace("one of ", "")
         ));
     }
-    if message.starts_with("input contains invalid characters") || message.contains("premature end of input") {
+    // chrono's parse errors all speak of the "input".
+    if message.contains("input") {
         return ApiError::Unprocessable(format!(
             "Le champ « {path} » n'est pas une date ou une heure valide (format attendu : AAAA-MM-JJ, ou AAAA-MM-JJTHH:MM:SS+02:00)."
         ));

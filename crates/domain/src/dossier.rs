@@ -349,7 +349,7 @@ impl Status {
     pub fn label(self) -> &'static str {
         match self {
             Status::NotRegistered => "inexistant",
-            Status::PreRegistered => "en attente du dossier",
+            Status::PreRegistered => "en attente de dépôt",
             Status::Deposited => "déposé, en attente de transfert",
             Status::UnderReview => "en cours d'instruction",
             Status::Incomplete => "incomplet",

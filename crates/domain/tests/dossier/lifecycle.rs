@@ -113,7 +113,7 @@ fn the_exam_office_rejects_a_non_conforming_dossier_with_its_reason() {
 fn a_dossier_that_was_never_deposited_cannot_be_rejected_as_non_conforming() {
     given([pre_registered()])
         .when(DossierCommand::Reject { detail: "non signé".to_owned() }, at(after_deadline(), staff()))
-        .then_error(DomainError::InvalidTransition { action: "rejeter le dossier", status: "en attente du dossier" });
+        .then_error(DomainError::InvalidTransition { action: "rejeter le dossier", status: "en attente de dépôt" });
 }
 
 /// Every command, each by the actor entitled to it, decided on a dossier in `history`.

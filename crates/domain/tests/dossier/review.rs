@@ -31,7 +31,7 @@ fn the_exam_office_transfers_a_deposited_dossier_into_review() {
 #[test]
 fn a_dossier_that_was_not_deposited_cannot_be_transferred() {
     given(with_form()).when(DossierCommand::Transfer, at(after_deadline(), staff())).then_error(
-        DomainError::InvalidTransition { action: "transférer le dossier", status: "en attente du dossier" },
+        DomainError::InvalidTransition { action: "transférer le dossier", status: "en attente de dépôt" },
     );
 }
 
