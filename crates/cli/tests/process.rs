@@ -379,3 +379,27 @@ async fn a_sealed_and_exported_session_verifies_offline_and_tampering_is_named()
         "{out}"
     );
 }
+
+/// The same seal, export and offline verification on PostgreSQL.
+#[tokio::test]
+async fn a_session_sealed_on_postgres_verifies_offline() {
+    let Some(db) = pg::PgTestDb::create().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    Server::start(&["--demo", "--database-url", &db.url, "--data-dir", data]).stop();
+    let key = dir.path().join("sceau.key");
+    let (code, out) = cachet(&["seal", "--generate-key", key.to_str().unwrap(), "--database-url", &db.url]);
+    assert_eq!(code, 0, "{out}");
+    let bundle = dir.path().join("session.jsonl");
+    let session = cachet_api::demo::session_id().to_string();
+    let (code, out) =
+        cachet(&["export", "--session", &session, "--out", bundle.to_str().unwrap(), "--database-url", &db.url]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = cachet(&["verify", "--file", bundle.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Paquet intègre : 191 événements vérifiés, 1 sceau(x) de signature valide."), "{out}");
+    let (code, out) = cachet(&["verify", "--database-url", &db.url]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 sceau(x) conforme(s) aux événements."), "{out}");
+    db.drop_db().await;
+}
