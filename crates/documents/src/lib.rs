@@ -1,0 +1,1 @@
+//! Generated PDF documents.
