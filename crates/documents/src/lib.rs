@@ -1,1 +1,171 @@
-//! Generated PDF documents.
+//! The documents Cachet generates for candidates, as PDF: the *dossier de pré-inscription* to
+//! print, date and sign; the *récépissé* of an online closure; convocations.
+//!
+//! Inputs are plain, already formatted French strings, so this crate knows nothing of the
+//! domain. Output is deterministic (no creation date, no random identifier): the same input
+//! gives the same bytes, hence the same content address. Text is set in the PDF standard fonts
+//! Helvetica and Helvetica-Bold with WinAnsiEncoding, so no font file ships and text
+//! extraction (`pdftotext`) reads the accents back.
+
+mod layout;
+mod winansi;
+
+use layout::{Style, Writer};
+
+/// A labelled value, e.g. « Nom : MARTIN ».
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    pub label: String,
+    pub value: String,
+}
+
+/// A piece of the session's catalogue, as the form lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PieceLine {
+    pub label: String,
+    pub required: bool,
+    /// The red-dot piece: the dossier de pré-inscription itself.
+    pub registration_form: bool,
+}
+
+/// The printable « dossier de pré-inscription » produced at the end of pre-registration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreRegistrationForm {
+    pub organiser: String,
+    pub session_title: String,
+    pub user_code: String,
+    pub dossier_number: String,
+    /// E.g. « le 06/07/2023 à 14h05 ».
+    pub registered_at: String,
+    /// E.g. « 06/07/2023 ».
+    pub deadline: String,
+    pub candidate: Vec<Field>,
+    pub pieces: Vec<PieceLine>,
+}
+
+/// The deposit receipt (*récépissé*) of an online closure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DepositReceipt {
+    pub organiser: String,
+    pub session_title: String,
+    pub user_code: String,
+    pub dossier_number: String,
+    pub candidate_name: String,
+    /// E.g. « le 06/07/2023 à 23h59 ».
+    pub closed_at: String,
+    /// Piece label → deposited file name.
+    pub pieces: Vec<Field>,
+}
+
+/// A convocation to a test.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Convocation {
+    pub organiser: String,
+    pub session_title: String,
+    pub candidate_name: String,
+    pub user_code: String,
+    /// E.g. « Épreuve écrite d'admissibilité ».
+    pub test_label: String,
+    /// E.g. « le 12/10/2023 à 09h00 ».
+    pub date_time: String,
+    pub place: String,
+    pub address: String,
+    pub access_plan_url: String,
+}
+
+fn header(w: &mut Writer, organiser: &str, session_title: &str, title: &str) {
+    w.paragraph(organiser, Style::Small);
+    w.space(6.0);
+    w.paragraph(title, Style::Title);
+    w.space(4.0);
+    w.paragraph(session_title, Style::Bold);
+    w.space(10.0);
+}
+
+pub fn pre_registration_form(doc: &PreRegistrationForm) -> Vec<u8> {
+    let mut w = Writer::new();
+    header(&mut w, &doc.organiser, &doc.session_title, "Dossier de pré-inscription");
+    w.paragraph(&format!("Code utilisateur : {}", doc.user_code), Style::Bold);
+    w.paragraph(&format!("Dossier n° {}", doc.dossier_number), Style::Normal);
+    w.paragraph(&format!("Préinscription enregistrée {}", doc.registered_at), Style::Normal);
+    w.space(6.0);
+    w.paragraph(
+        "La préinscription ne vaut pas inscription : ce dossier, imprimé, daté et signé, doit être déposé avec les \
+         pièces demandées.",
+        Style::Normal,
+    );
+    w.space(10.0);
+    w.paragraph("Candidat", Style::Heading);
+    for field in &doc.candidate {
+        w.paragraph(&format!("{} : {}", field.label, field.value), Style::Normal);
+    }
+    w.space(10.0);
+    w.paragraph("Pièces à joindre", Style::Heading);
+    for piece in &doc.pieces {
+        if piece.registration_form {
+            w.red_dot_paragraph(&format!(
+                "{} (pastille rouge : à joindre obligatoirement pour clôturer l'inscription)",
+                piece.label
+            ));
+        } else if piece.required {
+            w.bullet(&format!("{} (obligatoire)", piece.label));
+        } else {
+            w.bullet(&format!("{} (si concerné(e))", piece.label));
+        }
+    }
+    w.space(10.0);
+    w.paragraph(
+        &format!(
+            "Date limite de dépôt : le {} (dernier délai) — le cachet de la poste faisant foi. Tout dossier déposé ou \
+             posté hors délai sera rejeté.",
+            doc.deadline
+        ),
+        Style::Bold,
+    );
+    w.paragraph(
+        "Aucun dossier photocopié, converti dans un autre format et modifié, transmis par télécopie ou par \
+         messagerie électronique ne sera accepté.",
+        Style::Normal,
+    );
+    w.space(14.0);
+    w.signature_box(&["Fait à …………………………………, le ……………………", "Signature du candidat"]);
+    w.finish()
+}
+
+pub fn deposit_receipt(doc: &DepositReceipt) -> Vec<u8> {
+    let mut w = Writer::new();
+    header(&mut w, &doc.organiser, &doc.session_title, "Récépissé de dépôt");
+    w.paragraph(&format!("Candidat : {}", doc.candidate_name), Style::Normal);
+    w.paragraph(&format!("Code utilisateur : {}", doc.user_code), Style::Normal);
+    w.paragraph(&format!("Dossier n° {}", doc.dossier_number), Style::Normal);
+    w.space(8.0);
+    w.paragraph(&format!("Inscription clôturée {}.", doc.closed_at), Style::Bold);
+    w.space(8.0);
+    w.paragraph("Pièces déposées", Style::Heading);
+    for piece in &doc.pieces {
+        w.bullet(&format!("{} : {}", piece.label, piece.value));
+    }
+    w.space(10.0);
+    w.paragraph(
+        "Votre dossier reste « en attente » dans votre espace sécurisé jusqu'à son transfert par le service \
+         concours, qui l'instruira ensuite. Conservez ce récépissé.",
+        Style::Normal,
+    );
+    w.finish()
+}
+
+pub fn convocation(doc: &Convocation) -> Vec<u8> {
+    let mut w = Writer::new();
+    header(&mut w, &doc.organiser, &doc.session_title, "Convocation");
+    w.paragraph(&format!("Candidat : {}", doc.candidate_name), Style::Normal);
+    w.paragraph(&format!("Code utilisateur : {}", doc.user_code), Style::Normal);
+    w.space(8.0);
+    w.paragraph(&doc.test_label, Style::Heading);
+    w.paragraph(&format!("Date et heure : {}", doc.date_time), Style::Bold);
+    w.paragraph(&format!("Lieu : {}", doc.place), Style::Normal);
+    w.paragraph(&format!("Adresse : {}", doc.address), Style::Normal);
+    w.paragraph(&format!("Plan d'accès : {}", doc.access_plan_url), Style::Normal);
+    w.space(12.0);
+    w.paragraph("À imprimer et à présenter avec une pièce d'identité.", Style::Bold);
+    w.finish()
+}
