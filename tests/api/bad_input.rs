@@ -41,7 +41,7 @@ pub async fn malformed_bodies_are_named_in_french(app: &TestApp) {
     );
 
     let problem = app.send(raw(r#"{"postmark_date": 20260102, "arrival_date": "2026-01-02"}"#)).await.problem(422);
-    assert!(problem.detail.starts_with("Le champ « postmark_date » a un type incorrect"), "{}", problem.detail);
+    assert_eq!(problem.detail, "Le champ « postmark_date » a un type incorrect (attendu : une date AAAA-MM-JJ).");
 
     let today = days_from_today(0);
     let problem = app.post_json(&path, Caller::Staff, json!({ "postmark_date": today })).await.problem(422);
@@ -52,7 +52,11 @@ pub async fn malformed_bodies_are_named_in_french(app: &TestApp) {
         Caller::Staff,
         json!({ "postmark_date": today, "arrival_date": today, "incident": "pluie" }),
     );
-    assert!(problem.await.problem(422).detail.starts_with("La valeur du champ « incident » n'est pas reconnue"));
+    assert_eq!(
+        problem.await.problem(422).detail,
+        "La valeur du champ « incident » n'est pas reconnue ; valeurs possibles : insufficient_postage, \
+         damaged_or_lost ou strike_or_delay."
+    );
 
     let not_json = app
         .request(Method::POST, &path, Caller::Staff)
@@ -63,6 +67,133 @@ pub async fn malformed_bodies_are_named_in_french(app: &TestApp) {
         "Le corps de la requête doit être envoyé en JSON (Content-Type: application/json)."
     );
     assert_eq!(app.status(dossier).await.version, 1, "nothing was appended");
+}
+
+/// Every kind of serde error reaches the client as a French sentence naming the field: no
+/// English word of serde's, no « . » for the whole body.
+pub async fn json_errors_are_translated_into_french(app: &TestApp) {
+    let (_, dossier) = pre_registered(app).await;
+    let session = app.session_until(days_from_today(30)).await;
+    let send = |path: String, caller: Caller, body: &str| {
+        app.send(
+            app.request(Method::POST, &path, caller).header(CONTENT_TYPE, "application/json").body(body.to_owned()),
+        )
+    };
+    let postal = format!("/api/dossiers/{dossier}/postal-receipts");
+    let reviews = format!("/api/dossiers/{dossier}/piece-reviews");
+    let paper = format!("/api/dossiers/{dossier}/missing-piece-receipts");
+    let extension = format!("/api/sessions/{session}/deadline-extensions");
+    let cases = [
+        (
+            postal.clone(),
+            Caller::Staff,
+            r#"{"postmark_date": "2026-01-02", "arrival_date": "2026-01-02", "postmark_date": "2026-01-03"}"#,
+            "Le champ « postmark_date » est présent deux fois.",
+        ),
+        (postal.clone(), Caller::Staff, "[]", "Le corps de la requête a un type incorrect (attendu : un objet JSON)."),
+        (
+            postal,
+            Caller::Staff,
+            r#""2026-01-02""#,
+            "Le corps de la requête a un type incorrect (attendu : un objet JSON).",
+        ),
+        (
+            reviews.clone(),
+            Caller::Staff,
+            r#"{"piece": 3, "outcome": "accepted"}"#,
+            "Le champ « piece » a un type incorrect (attendu : une chaîne de caractères).",
+        ),
+        (
+            reviews.clone(),
+            Caller::Staff,
+            r#"{"piece": "etat-services", "outcome": "ok"}"#,
+            "La valeur du champ « outcome » n'est pas reconnue ; valeurs possibles : accepted, refused ou missing.",
+        ),
+        (
+            reviews,
+            Caller::Staff,
+            r#"{"piece": "etat-services", "outcome": true}"#,
+            "Le champ « outcome » a un type incorrect.",
+        ),
+        (
+            paper.clone(),
+            Caller::Staff,
+            r#"{"channel": "fax", "piece": "etat-services"}"#,
+            "La valeur du champ « channel » n'est pas reconnue ; valeurs possibles : post ou counter.",
+        ),
+        (paper, Caller::Staff, r#"{"piece": "etat-services"}"#, "Le champ « channel » est obligatoire."),
+        (
+            extension.clone(),
+            Caller::Admin,
+            r#"{"new_deadline": true, "reason": "grève"}"#,
+            "Le champ « new_deadline » a un type incorrect (attendu : une date AAAA-MM-JJ).",
+        ),
+        (
+            extension,
+            Caller::Admin,
+            r#"{"new_deadline": "2030-01-01", "reason": ["grève"]}"#,
+            "Le champ « reason » a un type incorrect (attendu : une chaîne de caractères).",
+        ),
+    ];
+    for (path, caller, body, expected) in cases {
+        assert_eq!(send(path, caller, body).await.problem(422).detail, expected, "{body}");
+    }
+
+    // A session's configuration: nested paths, unsigned integers, booleans and weekdays.
+    let config = serde_json::to_value(crate::harness::session_until(days_from_today(30))).expect("config");
+    let with = |pointer: &str, value: serde_json::Value| {
+        let mut config = config.clone();
+        *config.pointer_mut(pointer).expect("a field of the configuration") = value;
+        config
+    };
+    let cases = [
+        (
+            with("/convocation_lead_days", json!(-15)),
+            "La valeur du champ « convocation_lead_days » est invalide (attendu : un nombre entier positif).",
+        ),
+        (
+            with("/convocation_lead_days", json!("15")),
+            "Le champ « convocation_lead_days » a un type incorrect (attendu : un nombre entier positif).",
+        ),
+        (
+            with("/counter_hours/0/weekday", json!("lundi")),
+            "Le champ « counter_hours[0].weekday » n'est pas un jour de la semaine valide (valeurs possibles : Mon, \
+             Tue, Wed, Thu, Fri, Sat ou Sun).",
+        ),
+        (with("/pieces", json!({})), "Le champ « pieces » a un type incorrect (attendu : une liste)."),
+        (
+            with("/pieces/0/code", json!("Pièce 1")),
+            "Le champ « pieces[0].code » est invalide : la valeur « Pièce 1 » n'est pas un code de pièce valide.",
+        ),
+    ];
+    for (body, expected) in cases {
+        assert_eq!(app.post_json("/api/sessions", Caller::Admin, body).await.problem(422).detail, expected);
+    }
+    assert_eq!(app.status(dossier).await.version, 1, "nothing was appended");
+}
+
+pub async fn a_queue_page_out_of_range_is_refused_in_french(app: &TestApp) {
+    let session = app.session_until(days_from_today(30)).await;
+    let queue = |query: String| async move {
+        app.get(&format!("/api/sessions/{session}/queues/complete?{query}"), Caller::Staff).await
+    };
+    for page in ["9223372036854775807", "0", "-1", "1000001"] {
+        let problem = queue(format!("page={page}")).await.problem(400);
+        assert_eq!(problem.detail, "La page doit être un nombre entre 1 et 1 000 000.", "page={page}");
+    }
+    for per_page in ["0", "201", "9223372036854775807", "-9223372036854775808"] {
+        let problem = queue(format!("per_page={per_page}")).await.problem(400);
+        assert_eq!(
+            problem.detail, "Le nombre de dossiers par page (per_page) doit être un nombre entre 1 et 200.",
+            "per_page={per_page}"
+        );
+    }
+    let last: serde_json::Value = queue("page=1000000&per_page=200".to_owned()).await.ok();
+    assert_eq!(
+        (last["page"].as_i64(), last["per_page"].as_i64(), last["total"].as_i64()),
+        (Some(1_000_000), Some(200), Some(0))
+    );
+    assert_eq!(last["items"], json!([]));
 }
 
 pub async fn a_json_body_over_64_kio_is_refused_and_appends_nothing(app: &TestApp) {
@@ -171,6 +302,8 @@ pub async fn an_unknown_piece_is_refused(app: &TestApp) {
 
 crate::api_tests!(
     malformed_bodies_are_named_in_french,
+    json_errors_are_translated_into_french,
+    a_queue_page_out_of_range_is_refused_in_french,
     a_json_body_over_64_kio_is_refused_and_appends_nothing,
     a_postmark_in_the_future_is_refused,
     unknown_or_malformed_ids_and_routes_are_not_found,

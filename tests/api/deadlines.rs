@@ -26,7 +26,7 @@ pub async fn a_postmark_on_the_deadline_day_is_on_time_whatever_the_arrival(app:
     let deposit = view.deposit.expect("the deposit");
     assert_eq!((deposit.channel.as_str(), deposit.on_time), ("post", true));
     let d = format_date(deadline);
-    assert_eq!(deposit.explanation, format!("Cachet de la poste du {d}, au plus tard à la date limite du {d}"));
+    assert_eq!(deposit.explanation, format!("Cachet de la poste du {d}, dans les délais (date limite : {d})"));
 }
 
 pub async fn a_postmark_the_day_after_the_deadline_is_rejected_as_late(app: &TestApp) {
@@ -36,7 +36,7 @@ pub async fn a_postmark_the_day_after_the_deadline_is_rejected_as_late(app: &Tes
     let view = app.status(dossier).await;
     assert_eq!(view.status, "rejected");
     let expected = format!(
-        "{LATE}Cachet de la poste du {}, postérieur à la date limite du {}.",
+        "{LATE}cachet de la poste du {}, postérieur à la date limite du {}.",
         format_date(postmark),
         format_date(deadline)
     );
@@ -74,7 +74,7 @@ pub async fn a_counter_receipt_during_opening_hours_before_the_deadline_is_a_dep
     assert_eq!(
         deposit.explanation,
         format!(
-            "Dépôt à l'accueil le {} à 16h45, au plus tard à la date limite du {}",
+            "Dépôt à l'accueil le {} à 16h45, dans les délais (date limite : {})",
             format_date(last_weekday()),
             format_date(deadline)
         )
@@ -112,7 +112,7 @@ pub async fn a_counter_receipt_after_the_deadline_day_is_rejected_as_late(app: &
     assert_eq!(
         view.message,
         format!(
-            "{LATE}Dépôt à l'accueil le {} à 09h00, postérieur à la date limite du {}.",
+            "{LATE}dépôt à l'accueil le {} à 09h00, postérieur à la date limite du {}.",
             format_date(day),
             format_date(deadline)
         )
@@ -202,6 +202,7 @@ pub async fn an_extended_deadline_makes_a_previously_late_postmark_on_time(app: 
     let summary: serde_json::Value =
         app.get(&format!("/api/sessions/{session}"), crate::harness::Caller::Staff).await.ok();
     assert_eq!(summary["deadline"], extended.to_string());
+    assert_eq!(summary["config"]["deposit_deadline"], extended.to_string(), "the configuration shows it too");
 
     let dossier = app.pre_register(session, candidate()).await;
     app.record_postal_receipt(dossier, postmark, days_from_today(0)).await.done();
@@ -210,7 +211,7 @@ pub async fn an_extended_deadline_makes_a_previously_late_postmark_on_time(app: 
     assert_eq!(
         view.deposit.expect("the deposit").explanation,
         format!(
-            "Cachet de la poste du {}, au plus tard à la date limite du {}",
+            "Cachet de la poste du {}, dans les délais (date limite : {})",
             format_date(postmark),
             format_date(extended)
         )

@@ -293,6 +293,21 @@ impl TestApp {
         }
     }
 
+    /// The read-model database, for a test that holds one of its locks.
+    pub fn read_db(&self) -> &cachet_projections::db::ReadDb {
+        &self.state.db
+    }
+
+    /// The event store the server appends to.
+    pub fn store(&self) -> &dyn cachet_store::EventStore {
+        &*self.state.store
+    }
+
+    /// Whether the server runs on PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
     /// The events of one stream in the store, for counting what a command appended.
     pub async fn stream_length(&self, stream: Uuid) -> usize {
         self.state.store.read_stream(stream).await.expect("read stream").len()

@@ -11,3 +11,4 @@ mod harness;
 mod online_deposit;
 mod operations;
 mod protocol;
+mod replay;

@@ -72,7 +72,7 @@ pub async fn a_closed_registration_awaits_transfer_then_shows_it_is_under_review
     );
     assert!(deposit
         .explanation
-        .ends_with(&format!(", avant minuit le jour de la date limite du {}", format_date(deadline))));
+        .ends_with(&format!(", dans les délais (date limite : {}, avant minuit)", format_date(deadline))));
 
     app.transfer(dossier).await.done();
     let view = app.status(dossier).await;
@@ -98,7 +98,7 @@ pub async fn an_incomplete_dossier_lists_its_missing_pieces_until_they_arrive_on
         view.missing,
         [
             "État des services établi par l'employeur",
-            "Dernier arrêté de situation administrative (refusée : document illisible)"
+            "Dernier arrêté de situation administrative (pièce refusée : document illisible)"
         ]
     );
 

@@ -81,6 +81,61 @@ pub async fn the_openapi_document_is_3_1_and_lists_every_route_served(app: &Test
     }
 }
 
+/// Each operation says who may call it, every problem it can answer, and the headers of the
+/// optimistic and idempotent protocol.
+pub async fn the_openapi_document_names_callers_problems_and_headers(app: &TestApp) {
+    let document: Value = app.get("/api/openapi.json", Caller::Anonymous).await.ok();
+    let callers = ["candidat", "service concours", "auditeur", "administrateur"];
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        if !path.starts_with("/api/") {
+            continue;
+        }
+        for (method, operation) in item.as_object().expect("path item") {
+            let name = format!("{method} {path}");
+            let responses = operation["responses"].as_object().expect("responses");
+            let has = |status: &str| responses.contains_key(status);
+            let header = |wanted: &str| {
+                operation["parameters"].as_array().is_some_and(|params| {
+                    params.iter().any(|p| p["in"] == "header" && p["name"].as_str() == Some(wanted))
+                })
+            };
+            let description = operation["description"].as_str().unwrap_or_default();
+            assert!(description.contains("Appelant"), "{name} says who may call it: {description:?}");
+            assert!(callers.iter().any(|c| description.contains(c)), "{name}: {description:?}");
+            for (status, response) in responses.iter().filter(|(s, _)| s.as_str() >= "400") {
+                assert!(
+                    response["content"]["application/problem+json"].is_object(),
+                    "{name} answers {status} as a problem document"
+                );
+            }
+            if operation["security"].is_array() {
+                assert!(has("400") && has("401"), "{name}: a bad or missing identity");
+            }
+            let json_body = operation["requestBody"]["content"]["application/json"].is_object();
+            if json_body {
+                assert!(has("400") && has("413") && has("415") && has("422"), "{name}: a JSON body");
+            }
+            let command = method != "get";
+            if command {
+                assert!(header("Idempotency-Key"), "{name}: Idempotency-Key");
+            }
+            if command && path.starts_with("/api/dossiers/") {
+                assert!(header("If-Match"), "{name}: If-Match");
+                assert!(has("409") && has("412") && has("422"), "{name}: refused, stale or reused key");
+                assert!(responses["200"]["headers"]["ETag"].is_object(), "{name}: the new version");
+            }
+            if method == "put" {
+                assert!(header("X-Filename"), "{name}: X-Filename");
+                assert!(has("413") && has("415"), "{name}: an upload");
+            }
+        }
+    }
+    let get_dossier = &document["paths"]["/api/dossiers/{dossier_id}"]["get"];
+    assert!(get_dossier["responses"]["200"]["headers"]["ETag"].is_object());
+    let pre_register = &document["paths"]["/api/sessions/{session_id}/dossiers"]["post"];
+    assert!(pre_register["responses"]["201"]["headers"]["ETag"].is_object());
+}
+
 pub async fn health_readiness_metrics_and_request_ids_answer(app: &TestApp) {
     let health = app.get("/healthz", Caller::Anonymous).await;
     assert_eq!(health.status, 200);
@@ -159,6 +214,7 @@ pub async fn statistics_and_queues_reflect_the_states(app: &TestApp) {
 
 crate::api_tests!(
     the_openapi_document_is_3_1_and_lists_every_route_served,
+    the_openapi_document_names_callers_problems_and_headers,
     health_readiness_metrics_and_request_ids_answer,
     statistics_and_queues_reflect_the_states,
 );

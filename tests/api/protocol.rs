@@ -1,6 +1,8 @@
 //! What every command shares: read-your-writes, `Idempotency-Key`, `If-Match` and `ETag`, and
 //! who may do what.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::json;
 
@@ -56,6 +58,54 @@ pub async fn a_retried_command_with_the_same_idempotency_key_appends_nothing(app
     assert_eq!((second.version, second.position), (first.version, first.position));
     assert_eq!(app.stream_length(dossier).await, events_before + 1, "one event");
     assert_eq!(app.status(dossier).await.version, first.version);
+}
+
+/// A first attempt may append and lose its answer before the read models show it: the retry then
+/// waits for them too, so a read right after it shows the effect.
+pub async fn a_retried_command_answers_once_the_read_models_show_it(app: &TestApp) {
+    // The projection is held by locking its checkpoint row, as a slow runner would. SQLite has no
+    // row locks: its write lock would stop the appends too.
+    if !app.on_postgres() {
+        return;
+    }
+    let session = app.session_until(days_from_today(30)).await;
+    let candidate = candidate();
+    let dossier = app.pre_register(session, candidate).await;
+    app.deposit_online(candidate, dossier).await;
+    let events_before = app.stream_length(dossier).await;
+    let transfer = || {
+        app.request(Method::POST, &format!("/api/dossiers/{dossier}/transfer"), Caller::Staff)
+            .header("idempotency-key", "transfert-pendant-un-retard")
+    };
+
+    let mut hold = app.read_db().pool.begin().await.expect("a transaction");
+    sqlx::query("SELECT position FROM checkpoints WHERE name = 'dossiers' FOR UPDATE")
+        .fetch_one(&mut *hold)
+        .await
+        .expect("lock the checkpoint");
+    // The first attempt appends, then waits for the read models (its client gave up, say).
+    let first = app.send(transfer());
+    tokio::pin!(first);
+    while app.stream_length(dossier).await == events_before {
+        tokio::select! {
+            reply = &mut first => panic!("answered while the read models are held: {}", reply.text()),
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+    // The retry finds the first outcome, and waits as well.
+    let second = app.send(transfer());
+    tokio::pin!(second);
+    tokio::select! {
+        reply = &mut second => panic!("the retry answered before the read models showed it: {}", reply.text()),
+        () = tokio::time::sleep(Duration::from_millis(300)) => {}
+    }
+    hold.rollback().await.expect("release the checkpoint");
+
+    let (first, second) = (first.await.done(), second.await.done());
+    assert!(!first.replayed && second.replayed);
+    assert_eq!((second.version, second.position), (first.version, first.position));
+    let view = app.status(dossier).await;
+    assert_eq!((view.version, view.status.as_str()), (second.version, "under_review"));
 }
 
 pub async fn a_retried_pre_registration_gives_the_same_dossier(app: &TestApp) {
@@ -199,6 +249,7 @@ pub async fn office_actions_are_refused_to_auditors_and_candidates_and_anonymous
 crate::api_tests!(
     a_read_right_after_each_command_shows_its_effect,
     a_retried_command_with_the_same_idempotency_key_appends_nothing,
+    a_retried_command_answers_once_the_read_models_show_it,
     a_retried_pre_registration_gives_the_same_dossier,
     a_stale_if_match_is_refused_and_the_etag_is_the_version,
     another_candidate_can_neither_see_nor_touch_a_dossier,

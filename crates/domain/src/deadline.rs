@@ -76,7 +76,8 @@ impl Verdict {
     }
 
     /// The explanation in French, e.g.
-    /// « Cachet de la poste du 07/07/2023, postérieur à la date limite du 06/07/2023 ».
+    /// « Cachet de la poste du 07/07/2023, postérieur à la date limite du 06/07/2023 », or
+    /// « Cachet de la poste du 05/07/2023, dans les délais (date limite : 06/07/2023) ».
     pub fn explanation(&self) -> String {
         let deadline = format_date(self.deadline);
         let decisive = match self.decisive {
@@ -85,26 +86,38 @@ impl Verdict {
         };
         match (self.rule, self.on_time) {
             (DeadlineRule::Postmark, true) => {
-                format!("Cachet de la poste du {decisive}, au plus tard à la date limite du {deadline}")
+                format!("Cachet de la poste du {decisive}, dans les délais (date limite : {deadline})")
             }
             (DeadlineRule::Postmark, false) => {
                 format!("Cachet de la poste du {decisive}, postérieur à la date limite du {deadline}")
             }
             (DeadlineRule::CounterByDeadlineDay, true) => {
-                format!("Dépôt à l'accueil le {decisive}, au plus tard à la date limite du {deadline}")
+                format!("Dépôt à l'accueil le {decisive}, dans les délais (date limite : {deadline})")
             }
             (DeadlineRule::CounterByDeadlineDay, false) => {
                 format!("Dépôt à l'accueil le {decisive}, postérieur à la date limite du {deadline}")
             }
             (DeadlineRule::OnlineBeforeMidnight, true) => {
                 format!(
-                    "Inscription clôturée en ligne le {decisive}, avant minuit le jour de la date limite du {deadline}"
+                    "Inscription clôturée en ligne le {decisive}, dans les délais (date limite : {deadline}, avant \
+                     minuit)"
                 )
             }
             (DeadlineRule::OnlineBeforeMidnight, false) => {
-                format!("Clôture en ligne le {decisive}, après minuit le jour de la date limite du {deadline}")
+                format!(
+                    "Clôture en ligne le {decisive}, postérieure à la date limite du {deadline} (inscription à \
+                     clôturer avant minuit)"
+                )
             }
         }
+    }
+
+    /// The explanation inside a sentence, after a colon, where French writes no capital:
+    /// « … hors délai : cachet de la poste du 07/07/2023, postérieur à la date limite … ».
+    pub fn explanation_after_colon(&self) -> String {
+        let explanation = self.explanation();
+        let mut chars = explanation.chars();
+        chars.next().map_or_else(String::new, |first| first.to_lowercase().chain(chars).collect())
     }
 }
 
@@ -197,7 +210,13 @@ mod tests {
         assert!(!verdict.on_time);
         assert_eq!(
             verdict.explanation(),
-            "Clôture en ligne le 07/07/2023 à 00h30, après minuit le jour de la date limite du 06/07/2023"
+            "Clôture en ligne le 07/07/2023 à 00h30, postérieure à la date limite du 06/07/2023 (inscription à \
+             clôturer avant minuit)"
+        );
+        assert_eq!(
+            verdict.explanation_after_colon(),
+            "clôture en ligne le 07/07/2023 à 00h30, postérieure à la date limite du 06/07/2023 (inscription à \
+             clôturer avant minuit)"
         );
     }
 
@@ -210,7 +229,12 @@ mod tests {
     #[test]
     fn the_postmark_date_decides_not_the_arrival() {
         let deadline = date(2023, 7, 6);
-        assert!(judge_postmark(date(2023, 7, 6), deadline).on_time);
+        let on_time = judge_postmark(date(2023, 7, 6), deadline);
+        assert!(on_time.on_time);
+        assert_eq!(
+            on_time.explanation(),
+            "Cachet de la poste du 06/07/2023, dans les délais (date limite : 06/07/2023)"
+        );
         let late = judge_postmark(date(2023, 7, 7), deadline);
         assert!(!late.on_time);
         assert_eq!(late.explanation(), "Cachet de la poste du 07/07/2023, postérieur à la date limite du 06/07/2023");

@@ -105,7 +105,7 @@ impl RejectionReason {
         match self {
             RejectionReason::Late { verdict } => format!(
                 "Votre dossier a été rejeté car il a été déposé ou posté hors délai : {}.",
-                verdict.explanation()
+                verdict.explanation_after_colon()
             ),
             RejectionReason::TransmissionIncident { incident } => format!(
                 "Votre dossier a été rejeté en raison d'un incident de transmission ({}) : tout incident \
@@ -144,7 +144,7 @@ pub struct MissingPiece {
 impl MissingPiece {
     pub fn describe(&self) -> String {
         match &self.reason {
-            Some(reason) => format!("{} (refusée : {reason})", self.label),
+            Some(reason) => format!("{} (pièce refusée : {reason})", self.label),
             None => self.label.clone(),
         }
     }
@@ -781,7 +781,7 @@ pub fn decide(
             }
             let verdict = judge_online_closure(now, deadline);
             if !verdict.on_time {
-                return Err(DomainError::ClosureAfterDeadline { explanation: verdict.explanation() });
+                return Err(DomainError::ClosureAfterDeadline { explanation: verdict.explanation_after_colon() });
             }
             let pieces = state.pieces.iter().filter(|(_, p)| p.file.is_some()).map(|(c, _)| c.clone()).collect();
             Ok(vec![E::RegistrationClosed { closed_at: now, pieces, verdict }])

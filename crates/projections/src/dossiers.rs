@@ -66,7 +66,8 @@ impl Projection for DossiersProjection {
     }
 
     fn version(&self) -> i64 {
-        1
+        // 2: an extended deadline shows in the session's configuration too.
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -202,12 +203,25 @@ async fn apply_session(conn: &mut AnyConnection, sessions: &str, stored: &Stored
             .await?;
         }
         SessionEvent::DeadlineExtended { new_deadline, .. } => {
-            sqlx::query(&format!("UPDATE {sessions} SET deadline = $1, position = $2 WHERE session_id = $3"))
-                .bind(new_deadline.to_string())
-                .bind(stored.position)
-                .bind(stored.stream_id.to_string())
-                .execute(&mut *conn)
-                .await?;
+            // The configuration shows the deadline in force too, like the `deadline` column.
+            let text: Option<String> =
+                sqlx::query_scalar(&format!("SELECT config FROM {sessions} WHERE session_id = $1"))
+                    .bind(stored.stream_id.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let Some(text) = text else { return Ok(()) };
+            let mut config: SessionConfig =
+                serde_json::from_str(&text).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+            config.deposit_deadline = new_deadline;
+            sqlx::query(&format!(
+                "UPDATE {sessions} SET deadline = $1, config = $2, position = $3 WHERE session_id = $4"
+            ))
+            .bind(new_deadline.to_string())
+            .bind(json(&config)?)
+            .bind(stored.position)
+            .bind(stored.stream_id.to_string())
+            .execute(&mut *conn)
+            .await?;
         }
     }
     Ok(())

@@ -24,7 +24,7 @@ pub struct DepositInfo {
     /// E.g. « par voie postale ».
     pub channel_label: String,
     pub on_time: bool,
-    /// E.g. « Cachet de la poste du 05/07/2023, au plus tard à la date limite du 06/07/2023 ».
+    /// E.g. « Cachet de la poste du 05/07/2023, dans les délais (date limite : 06/07/2023) ».
     pub explanation: String,
 }
 
@@ -255,6 +255,13 @@ pub struct QueuePage {
     pub items: Vec<DossierStatus>,
 }
 
+/// The last page a work queue serves.
+pub const MAX_PAGE: i64 = 1_000_000;
+/// The largest page of a work queue.
+pub const MAX_PER_PAGE: i64 = 200;
+
+/// One page of a work queue; `page` is clamped to `1..=MAX_PAGE` and `per_page` to
+/// `1..=MAX_PER_PAGE` (the API refuses values outside them before calling this).
 pub async fn queue(
     db: &ReadDb,
     session_id: Uuid,
@@ -262,7 +269,9 @@ pub async fn queue(
     page: i64,
     per_page: i64,
 ) -> Result<QueuePage, ProjectionError> {
-    let (page, per_page) = (page.max(1), per_page.clamp(1, 200));
+    let (page, per_page) = (page.clamp(1, MAX_PAGE), per_page.clamp(1, MAX_PER_PAGE));
+    // Both are clamped, so this cannot overflow; saturate all the same rather than panic.
+    let offset = (page - 1).saturating_mul(per_page);
     let total: i64 =
         sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {STATUS} WHERE session_id = $1 AND status = $2"))
             .bind(session_id.to_string())
@@ -276,7 +285,7 @@ pub async fn queue(
     .bind(session_id.to_string())
     .bind(queue.status().code())
     .bind(per_page)
-    .bind((page - 1) * per_page)
+    .bind(offset)
     .fetch_all(&db.pool)
     .await?;
     let items = rows.iter().map(status_from_row).collect::<Result<_, _>>()?;

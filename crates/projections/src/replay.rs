@@ -1,11 +1,17 @@
 //! Rebuilding a read model from position 0 beside the live one (blue/green), then comparing the
 //! two row by row, or swapping the rebuilt copy in.
+//!
+//! The live runner may move the live checkpoint on while the rebuild runs. So the comparison and
+//! the swap each take the live checkpoint's lock in their transaction (the row lock on
+//! PostgreSQL, the write lock on SQLite), which stops the runner, and first bring the rebuild up
+//! to it there: both copies are then compared at the same position, and the swapped-in rows are
+//! never behind the live checkpoint.
 
 use cachet_store::EventStore;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use crate::db::ReadDb;
-use crate::runner::{catch_up, prepare, read_checkpoint, Projection, Target};
+use crate::runner::{catch_up, prepare, Projection, Target, BATCH};
 use crate::ProjectionError;
 
 /// A row that differs between the live read model and its rebuild.
@@ -39,9 +45,71 @@ pub async fn rebuild_beside(
     catch_up(store, db, projection, Target::Rebuild, until, progress).await
 }
 
-async fn keys(db: &ReadDb, from: &str, minus: &str) -> Result<Vec<String>, ProjectionError> {
+/// Reads a checkpoint in the caller's transaction, locking its row where the backend can.
+async fn locked_checkpoint(
+    conn: &mut AnyConnection,
+    db: &ReadDb,
+    projection: &dyn Projection,
+    target: Target,
+) -> Result<i64, ProjectionError> {
+    let position: Option<i64> =
+        sqlx::query_scalar(&format!("SELECT position FROM checkpoints WHERE name = $1{}", db.for_update()))
+            .bind(target.table(projection.name()))
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(position.unwrap_or(0))
+}
+
+/// Applies the events after `from` up to `to` to `target`, in the caller's transaction, and moves
+/// its checkpoint.
+async fn advance(
+    conn: &mut AnyConnection,
+    store: &dyn EventStore,
+    projection: &dyn Projection,
+    target: Target,
+    from: i64,
+    to: i64,
+) -> Result<(), ProjectionError> {
+    let mut position = from;
+    while position < to {
+        let mut batch = store.read_all(position, BATCH.min(to - position)).await?;
+        batch.retain(|e| e.position <= to);
+        match batch.first() {
+            Some(first) if first.position == position + 1 => {}
+            Some(first) => return Err(ProjectionError::OutOfOrder { expected: position + 1, found: first.position }),
+            None => return Err(ProjectionError::Corrupt(format!("the store ends before position {to}"))),
+        }
+        projection.apply(&mut *conn, target, &batch).await?;
+        position = batch.last().map_or(position, |e| e.position);
+    }
+    sqlx::query("UPDATE checkpoints SET position = $1 WHERE name = $2")
+        .bind(position)
+        .bind(target.table(projection.name()))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Locks the live checkpoint in the caller's transaction and brings the rebuild up to it. Returns
+/// the live and rebuilt positions (the rebuild may be further on, never behind).
+async fn catch_up_with_live(
+    conn: &mut AnyConnection,
+    store: &dyn EventStore,
+    db: &ReadDb,
+    projection: &dyn Projection,
+) -> Result<(i64, i64), ProjectionError> {
+    let live = locked_checkpoint(conn, db, projection, Target::Live).await?;
+    let rebuilt = locked_checkpoint(conn, db, projection, Target::Rebuild).await?;
+    if rebuilt >= live {
+        return Ok((live, rebuilt));
+    }
+    advance(conn, store, projection, Target::Rebuild, rebuilt, live).await?;
+    Ok((live, live))
+}
+
+async fn keys(conn: &mut AnyConnection, from: &str, minus: &str) -> Result<Vec<String>, ProjectionError> {
     let rows = sqlx::query(&format!("SELECT * FROM (SELECT * FROM {from} EXCEPT SELECT * FROM {minus}) AS d"))
-        .fetch_all(&db.pool)
+        .fetch_all(&mut *conn)
         .await?;
     rows.iter()
         .map(|row| {
@@ -55,13 +123,42 @@ async fn keys(db: &ReadDb, from: &str, minus: &str) -> Result<Vec<String>, Proje
         .collect()
 }
 
-/// Every row that differs between the live tables and the rebuild tables.
+/// Every row that differs between the live tables and the rebuild tables, as they are: the live
+/// runner may have moved the live tables past the rebuild. [`compare_at_live`] compares both at
+/// the same position.
 pub async fn compare(db: &ReadDb, projection: &dyn Projection) -> Result<Vec<Difference>, ProjectionError> {
+    let mut conn = db.pool.acquire().await?;
+    differences(&mut conn, projection).await
+}
+
+/// Compares the live tables and the rebuild at the same position: in one transaction that locks
+/// the live checkpoint, the rebuild is first brought up to it (and, should the rebuild be further
+/// on, the live tables up to the rebuild, as the runner would). Returns that position and every
+/// row that differs.
+pub async fn compare_at_live(
+    store: &dyn EventStore,
+    db: &ReadDb,
+    projection: &dyn Projection,
+) -> Result<(i64, Vec<Difference>), ProjectionError> {
+    let mut tx = db.begin_write().await?;
+    let (live, rebuilt) = catch_up_with_live(&mut tx, store, db, projection).await?;
+    if live < rebuilt {
+        advance(&mut tx, store, projection, Target::Live, live, rebuilt).await?;
+    }
+    let differences = differences(&mut tx, projection).await?;
+    tx.commit().await?;
+    Ok((rebuilt, differences))
+}
+
+async fn differences(
+    conn: &mut AnyConnection,
+    projection: &dyn Projection,
+) -> Result<Vec<Difference>, ProjectionError> {
     let mut differences = Vec::new();
     for table in projection.tables() {
         let (live, rebuilt) = (Target::Live.table(table), Target::Rebuild.table(table));
-        let only_live = keys(db, &live, &rebuilt).await?;
-        let only_rebuilt = keys(db, &rebuilt, &live).await?;
+        let only_live = keys(conn, &live, &rebuilt).await?;
+        let only_rebuilt = keys(conn, &rebuilt, &live).await?;
         for key in &only_live {
             let kind = if only_rebuilt.contains(key) { DifferenceKind::Changed } else { DifferenceKind::OnlyLive };
             differences.push(Difference { table: (*table).to_owned(), key: key.clone(), kind });
@@ -74,10 +171,12 @@ pub async fn compare(db: &ReadDb, projection: &dyn Projection) -> Result<Vec<Dif
 }
 
 /// Replaces the live rows and checkpoint with the rebuild's, in one transaction, and drops the
-/// rebuild tables.
-pub async fn swap(db: &ReadDb, projection: &dyn Projection) -> Result<i64, ProjectionError> {
-    let rebuilt = read_checkpoint(db, projection, Target::Rebuild).await?;
+/// rebuild tables. The transaction locks the live checkpoint and first brings the rebuild up to
+/// it, so the rows swapped in are never behind what the live runner had applied. Returns the
+/// position of the rows now live.
+pub async fn swap(store: &dyn EventStore, db: &ReadDb, projection: &dyn Projection) -> Result<i64, ProjectionError> {
     let mut tx = db.begin_write().await?;
+    let (_, rebuilt) = catch_up_with_live(&mut tx, store, db, projection).await?;
     for table in projection.tables() {
         let (live, rebuild) = (Target::Live.table(table), Target::Rebuild.table(table));
         sqlx::query(&format!("DELETE FROM {live}")).execute(&mut *tx).await?;
@@ -109,4 +208,125 @@ pub async fn drop_rebuild(db: &ReadDb, projection: &dyn Projection) -> Result<()
         .await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use cachet_domain::demo::source_session;
+    use cachet_domain::dossier::DossierEvent;
+    use cachet_domain::event::{DomainEvent, StaffRole};
+    use cachet_domain::ids::{CandidateId, DossierId, SessionId, UserCode};
+    use cachet_domain::session::SessionEvent;
+    use cachet_domain::Actor;
+    use cachet_store::sqlite::SqliteEventStore;
+    use cachet_store::typed::{append_request, Metadata};
+    use cachet_store::{EventStore, ExpectedVersion};
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    use super::{compare, compare_at_live, drop_rebuild, rebuild_beside, swap, DifferenceKind};
+    use crate::db::ReadDb;
+    use crate::dossiers::{DossiersProjection, STATUS};
+    use crate::runner::{catch_up, prepare, read_checkpoint, Target};
+
+    /// A store, its read models with the live runner's part played by hand, and a session.
+    struct World {
+        store: SqliteEventStore,
+        db: ReadDb,
+        session: SessionId,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn append<E: DomainEvent>(store: &SqliteEventStore, stream: Uuid, actor: Actor, event: E) {
+        let command_id = Uuid::new_v4();
+        let metadata = Metadata { actor, command_id, correlation_id: command_id, causation_id: None };
+        let request = append_request(stream, ExpectedVersion::Exact(0), &metadata, Utc::now(), &[event]);
+        store.append(request).await.expect("append");
+    }
+
+    impl World {
+        async fn new() -> Self {
+            let dir = tempfile::tempdir().expect("temporary folder");
+            let path = dir.path().join("cachet.sqlite");
+            let store = SqliteEventStore::open(path.clone()).await.expect("store");
+            let db = ReadDb::connect_sqlite(&path).await.expect("read models");
+            let session = SessionId::from_uuid(Uuid::new_v4());
+            let admin = Actor::Staff { account: "admin".to_owned(), role: StaffRole::Admin };
+            let opened = SessionEvent::SessionOpened { session_id: session, config: source_session() };
+            append(&store, session.as_uuid(), admin, opened).await;
+            prepare(&db, &DossiersProjection, Target::Live).await.expect("live tables");
+            Self { store, db, session, _dir: dir }
+        }
+
+        async fn pre_register(&self) {
+            let candidate_id = CandidateId::from_uuid(Uuid::new_v4());
+            let dossier_id = DossierId::from_uuid(Uuid::new_v4());
+            let mut code = [0_u8; UserCode::LEN];
+            code.copy_from_slice(&Uuid::new_v4().as_bytes()[..UserCode::LEN]);
+            let event = DossierEvent::PreRegistered {
+                dossier_id,
+                session_id: self.session,
+                candidate_id,
+                user_code: UserCode::from_random_bytes(code),
+                registered_at: Utc::now(),
+            };
+            append(&self.store, dossier_id.as_uuid(), Actor::Candidate { candidate_id }, event).await;
+        }
+
+        /// What the live runner does: applies every event to the live tables.
+        async fn run_live(&self) -> i64 {
+            let head = self.store.head().await.expect("head").position;
+            catch_up(&self.store, &self.db, &DossiersProjection, Target::Live, head, |_| {}).await.expect("live")
+        }
+
+        async fn rebuild(&self) -> i64 {
+            let until = read_checkpoint(&self.db, &DossiersProjection, Target::Live).await.expect("checkpoint");
+            rebuild_beside(&self.store, &self.db, &DossiersProjection, until, |_| {}).await.expect("rebuild")
+        }
+
+        async fn live_dossiers(&self) -> i64 {
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {STATUS}")).fetch_one(&self.db.pool).await.expect("count")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_swap_brings_the_rebuild_up_to_where_the_live_runner_went_meanwhile() {
+        let world = World::new().await;
+        world.pre_register().await;
+        world.pre_register().await;
+        world.run_live().await;
+        let rebuilt = world.rebuild().await;
+        // The live runner goes on while the rebuild waits to be swapped in.
+        world.pre_register().await;
+        let live = world.run_live().await;
+        assert!(rebuilt < live);
+
+        let swapped = swap(&world.store, &world.db, &DossiersProjection).await.expect("swap");
+        assert_eq!(swapped, live, "the rows swapped in are those of the live checkpoint");
+        let checkpoint = read_checkpoint(&world.db, &DossiersProjection, Target::Live).await.expect("checkpoint");
+        assert_eq!(checkpoint, live);
+        assert_eq!(world.live_dossiers().await, 3, "the dossier pre-registered meanwhile is still shown");
+
+        world.rebuild().await;
+        assert_eq!(compare(&world.db, &DossiersProjection).await.expect("compare"), []);
+        drop_rebuild(&world.db, &DossiersProjection).await.expect("drop");
+    }
+
+    #[tokio::test]
+    async fn a_check_compares_both_copies_at_the_same_position() {
+        let world = World::new().await;
+        world.pre_register().await;
+        world.run_live().await;
+        world.rebuild().await;
+        world.pre_register().await;
+        let live = world.run_live().await;
+
+        // Compared as they stand, the copies differ only because the live one went on.
+        let raw = compare(&world.db, &DossiersProjection).await.expect("compare");
+        assert!(raw.iter().any(|d| d.kind == DifferenceKind::OnlyLive), "{raw:?}");
+        let (position, differences) =
+            compare_at_live(&world.store, &world.db, &DossiersProjection).await.expect("compare at live");
+        assert_eq!((position, differences), (live, vec![]));
+        drop_rebuild(&world.db, &DossiersProjection).await.expect("drop");
+    }
 }

@@ -20,7 +20,7 @@ use crate::ProjectionError;
 pub struct DepositReceipt {
     pub channel: Channel,
     pub on_time: bool,
-    /// E.g. « Cachet de la poste du 05/07/2023, au plus tard à la date limite du 06/07/2023 ».
+    /// E.g. « Cachet de la poste du 05/07/2023, dans les délais (date limite : 06/07/2023) ».
     pub explanation: String,
 }
 

@@ -149,7 +149,7 @@ async fn the_rebuilt_status_view_shows_each_candidate_the_message_of_their_state
     assert!(receipt.on_time);
     assert_eq!(
         receipt.explanation,
-        "Inscription clôturée en ligne le 06/07/2023 à 23h59, avant minuit le jour de la date limite du 06/07/2023"
+        "Inscription clôturée en ligne le 06/07/2023 à 23h59, dans les délais (date limite : 06/07/2023, avant minuit)"
     );
     assert_eq!(view.version, 3);
 
@@ -157,7 +157,7 @@ async fn the_rebuilt_status_view_shows_each_candidate_the_message_of_their_state
     assert_eq!(view.status, Status::Rejected);
     assert_eq!(
         view.message,
-        "Votre dossier a été rejeté car il a été déposé ou posté hors délai : Cachet de la poste du 07/07/2023, \
+        "Votre dossier a été rejeté car il a été déposé ou posté hors délai : cachet de la poste du 07/07/2023, \
          postérieur à la date limite du 06/07/2023."
     );
 

@@ -52,13 +52,17 @@ fn at(query: Result<Query<At>, QueryRejection>) -> Result<DateTime<Utc>, ApiErro
 
 /// Every event of the dossier in order: both times, who caused it, what it meant, and the
 /// message the candidate read right after it.
+///
+/// Appelants : service concours, administrateur, auditeur (un candidat reçoit 403).
 #[utoipa::path(get, path = "/api/dossiers/{dossier_id}/history", tag = "dossiers",
     params(("dossier_id" = Uuid, Path, description = "Le dossier")),
     security(("identite" = [])),
     responses(
         (status = 200, body = Vec<HistoryEntry>),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "Requête mal formée : en-tête X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant", body = Problem, content_type = "application/problem+json")
     ))]
 async fn history(
     State(state): State<AppState>,
@@ -75,14 +79,20 @@ async fn history(
 
 /// The dossier as it stood at an instant (by recorded time), with the message the candidate
 /// read then.
+///
+/// Appelants : service concours, administrateur, auditeur (un candidat reçoit 403).
 #[utoipa::path(get, path = "/api/dossiers/{dossier_id}/as-of", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier"), At),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        At
+    ),
     security(("identite" = [])),
     responses(
         (status = 200, body = DossierStatus),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "Paramètre at absent ou invalide, ou en-tête X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant, ou pas encore créé à cet instant", body = Problem, content_type = "application/problem+json")
     ))]
 async fn as_of(
     State(state): State<AppState>,
@@ -100,14 +110,20 @@ async fn as_of(
 }
 
 /// The session's statistics as they stood at an instant (by recorded time).
+///
+/// Appelants : service concours, administrateur, auditeur (un candidat reçoit 403).
 #[utoipa::path(get, path = "/api/sessions/{session_id}/statistics/as-of", tag = "sessions",
-    params(("session_id" = Uuid, Path, description = "La session"), At),
+    params(
+        ("session_id" = Uuid, Path, description = "La session"),
+        At
+    ),
     security(("identite" = [])),
     responses(
         (status = 200, body = Statistics),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "Paramètre at absent ou invalide, ou en-tête X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Session d'examen inexistante", body = Problem, content_type = "application/problem+json")
     ))]
 async fn statistics_at(
     State(state): State<AppState>,

@@ -90,13 +90,17 @@ async fn run(
 
 /// The dossier's status: the message the candidate reads, the missing pieces, the deposit
 /// receipt and the rejection reason. Its `ETag` is the dossier's version.
+///
+/// Appelants : le candidat titulaire du dossier, service concours, administrateur, auditeur ; le
+/// dossier d'un autre candidat répond 404.
 #[utoipa::path(get, path = "/api/dossiers/{dossier_id}", tag = "dossiers",
     params(("dossier_id" = Uuid, Path, description = "Le dossier")),
     security(("identite" = [])),
     responses(
         (status = 200, body = DossierStatus, headers(("ETag" = String, description = "La version du dossier"))),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "Requête mal formée : en-tête X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant, ou dossier d'un autre candidat", body = Problem, content_type = "application/problem+json")
     ))]
 async fn get_dossier(
     State(state): State<AppState>,
@@ -108,12 +112,17 @@ async fn get_dossier(
 }
 
 /// The pieces of the session's catalogue, each with its state in this dossier.
+///
+/// Appelants : le candidat titulaire du dossier, service concours, administrateur, auditeur ; le
+/// dossier d'un autre candidat répond 404.
 #[utoipa::path(get, path = "/api/dossiers/{dossier_id}/pieces", tag = "dossiers",
     params(("dossier_id" = Uuid, Path, description = "Le dossier")),
     security(("identite" = [])),
     responses(
         (status = 200, body = Vec<PieceRow>),
-        (status = 404, body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "Requête mal formée : en-tête X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant, ou dossier d'un autre candidat", body = Problem, content_type = "application/problem+json")
     ))]
 async fn get_pieces(
     State(state): State<AppState>,
@@ -126,12 +135,20 @@ async fn get_pieces(
 }
 
 /// A file deposited in the dossier.
+///
+/// Appelants : le candidat titulaire du dossier, service concours, administrateur, auditeur ; le
+/// dossier d'un autre candidat répond 404.
 #[utoipa::path(get, path = "/api/dossiers/{dossier_id}/files/{sha256}", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier"), ("sha256" = String, Path, description = "L'empreinte du fichier")),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        ("sha256" = String, Path, description = "L'empreinte du fichier")
+    ),
     security(("identite" = [])),
     responses(
         (status = 200, content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 404, body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "Requête mal formée : en-tête X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant ou dossier d'un autre candidat, ou fichier absent du dossier", body = Problem, content_type = "application/problem+json")
     ))]
 async fn download_file(
     State(state): State<AppState>,
@@ -183,17 +200,29 @@ async fn owned(state: &AppState, caller: &Caller, id: DossierId) -> Result<(), A
 
 /// Deposits (or replaces) a piece before closure: the raw file as the body (PDF, JPEG or PNG,
 /// recognised by content; 10 Mio at most by default), its name in `X-Filename`.
+///
+/// Appelant : le candidat titulaire du dossier.
 #[utoipa::path(put, path = "/api/dossiers/{dossier_id}/pieces/{piece}", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier"), ("piece" = String, Path, description = "Le code de la pièce")),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        ("piece" = String, Path, description = "Le code de la pièce"),
+        ("X-Filename" = Option<String>, Header, description = "Le nom du fichier (à défaut, celui de Content-Disposition)."),
+        ("If-Match" = Option<String>, Header, description = "La version du dossier lue, son ETag (par exemple \"3\") : la commande est refusée (412) si le dossier a changé depuis."),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     security(("identite" = [])),
     responses(
-        (status = 200, body = CommandOutcome),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "La commande est enregistrée et visible dans les lectures", body = CommandOutcome, headers(("ETag" = String, description = "La nouvelle version du dossier"))),
+        (status = 400, description = "Requête mal formée : en-tête If-Match, Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant ou dossier d'un autre candidat, ou pièce inconnue", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Action refusée dans l'état actuel du dossier, ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "La version donnée par If-Match n'est plus celle du dossier", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Fichier trop volumineux", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Fichier qui n'est ni un PDF, ni une image JPEG ou PNG", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fichier vide, pièce inconnue, ou clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn upload_piece(
     State(state): State<AppState>,
@@ -212,13 +241,25 @@ async fn upload_piece(
 }
 
 /// Removes a deposited piece before closure.
+///
+/// Appelant : le candidat titulaire du dossier.
 #[utoipa::path(delete, path = "/api/dossiers/{dossier_id}/pieces/{piece}", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier"), ("piece" = String, Path, description = "Le code de la pièce")),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        ("piece" = String, Path, description = "Le code de la pièce"),
+        ("If-Match" = Option<String>, Header, description = "La version du dossier lue, son ETag (par exemple \"3\") : la commande est refusée (412) si le dossier a changé depuis."),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     security(("identite" = [])),
     responses(
-        (status = 200, body = CommandOutcome),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "La commande est enregistrée et visible dans les lectures", body = CommandOutcome, headers(("ETag" = String, description = "La nouvelle version du dossier"))),
+        (status = 400, description = "Requête mal formée : en-tête If-Match, Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant ou dossier d'un autre candidat, ou pièce inconnue", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Action refusée dans l'état actuel du dossier, ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "La version donnée par If-Match n'est plus celle du dossier", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Valeur invalide, ou clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn remove_piece(
     State(state): State<AppState>,
@@ -234,13 +275,24 @@ async fn remove_piece(
 
 /// *Clôturer mon inscription*: refused until the dossier de pré-inscription is attached, and
 /// after midnight (Paris time) ending the deadline day.
+///
+/// Appelant : le candidat titulaire du dossier.
 #[utoipa::path(post, path = "/api/dossiers/{dossier_id}/closure", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier")),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        ("If-Match" = Option<String>, Header, description = "La version du dossier lue, son ETag (par exemple \"3\") : la commande est refusée (412) si le dossier a changé depuis."),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     security(("identite" = [])),
     responses(
-        (status = 200, body = CommandOutcome),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "La commande est enregistrée et visible dans les lectures", body = CommandOutcome, headers(("ETag" = String, description = "La nouvelle version du dossier"))),
+        (status = 400, description = "Requête mal formée : en-tête If-Match, Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant, ou dossier d'un autre candidat", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Action refusée dans l'état actuel du dossier, ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "La version donnée par If-Match n'est plus celle du dossier", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Valeur invalide, ou clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn close_registration(
     State(state): State<AppState>,
@@ -253,16 +305,29 @@ async fn close_registration(
 }
 
 /// Sends a piece listed as missing, online (raw file body as for a deposit).
+///
+/// Appelant : le candidat titulaire du dossier.
 #[utoipa::path(put, path = "/api/dossiers/{dossier_id}/missing-pieces/{piece}", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier"), ("piece" = String, Path, description = "Le code de la pièce")),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        ("piece" = String, Path, description = "Le code de la pièce"),
+        ("X-Filename" = Option<String>, Header, description = "Le nom du fichier (à défaut, celui de Content-Disposition)."),
+        ("If-Match" = Option<String>, Header, description = "La version du dossier lue, son ETag (par exemple \"3\") : la commande est refusée (412) si le dossier a changé depuis."),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     security(("identite" = [])),
     responses(
-        (status = 200, body = CommandOutcome),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "La commande est enregistrée et visible dans les lectures", body = CommandOutcome, headers(("ETag" = String, description = "La nouvelle version du dossier"))),
+        (status = 400, description = "Requête mal formée : en-tête If-Match, Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant ou dossier d'un autre candidat, ou pièce inconnue", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Action refusée dans l'état actuel du dossier, ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "La version donnée par If-Match n'est plus celle du dossier", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Fichier trop volumineux", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Fichier qui n'est ni un PDF, ni une image JPEG ou PNG", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fichier vide, pièce inconnue, ou clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn upload_missing_piece(
     State(state): State<AppState>,
@@ -286,14 +351,28 @@ pub struct Withdrawal {
 }
 
 /// *Désistement*: the candidate (or the exam office on their behalf) withdraws.
+///
+/// Appelants : le candidat titulaire du dossier ; service concours et administrateur pour son
+/// compte.
 #[utoipa::path(post, path = "/api/dossiers/{dossier_id}/withdrawal", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier")),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        ("If-Match" = Option<String>, Header, description = "La version du dossier lue, son ETag (par exemple \"3\") : la commande est refusée (412) si le dossier a changé depuis."),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     request_body(content = Withdrawal, description = "Facultatif : le motif du désistement."),
     security(("identite" = [])),
     responses(
-        (status = 200, body = CommandOutcome),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "La commande est enregistrée et visible dans les lectures", body = CommandOutcome, headers(("ETag" = String, description = "La nouvelle version du dossier"))),
+        (status = 400, description = "Requête mal formée : corps JSON illisible, en-tête If-Match, Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant, ou dossier d'un autre candidat", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Action refusée dans l'état actuel du dossier, ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "La version donnée par If-Match n'est plus celle du dossier", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Corps de la requête de plus de 64 Kio", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Corps de la requête qui n'est pas en JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Champ manquant ou valeur invalide, ou clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn withdraw(
     State(state): State<AppState>,
@@ -340,16 +419,27 @@ pub struct PostalReceipt {
 
 /// Records a dossier received by post. The postmark decides: late means rejected, and so does
 /// any transmission incident.
+///
+/// Appelants : service concours, administrateur (un auditeur reçoit 403).
 #[utoipa::path(post, path = "/api/dossiers/{dossier_id}/postal-receipts", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier")),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        ("If-Match" = Option<String>, Header, description = "La version du dossier lue, son ETag (par exemple \"3\") : la commande est refusée (412) si le dossier a changé depuis."),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     request_body = PostalReceipt,
     security(("identite" = [])),
     responses(
-        (status = 200, body = CommandOutcome),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "La commande est enregistrée et visible dans les lectures", body = CommandOutcome, headers(("ETag" = String, description = "La nouvelle version du dossier"))),
+        (status = 400, description = "Requête mal formée : corps JSON illisible, en-tête If-Match, Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant, ou dossier d'un autre candidat", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Action refusée dans l'état actuel du dossier, ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "La version donnée par If-Match n'est plus celle du dossier", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Corps de la requête de plus de 64 Kio", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Corps de la requête qui n'est pas en JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Champ manquant ou valeur invalide, ou clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn record_postal_receipt(
     State(state): State<AppState>,
@@ -376,16 +466,27 @@ pub struct CounterReceipt {
 }
 
 /// Records a dossier handed in at the counter, during opening hours.
+///
+/// Appelants : service concours, administrateur (un auditeur reçoit 403).
 #[utoipa::path(post, path = "/api/dossiers/{dossier_id}/counter-receipts", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier")),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        ("If-Match" = Option<String>, Header, description = "La version du dossier lue, son ETag (par exemple \"3\") : la commande est refusée (412) si le dossier a changé depuis."),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     request_body = CounterReceipt,
     security(("identite" = [])),
     responses(
-        (status = 200, body = CommandOutcome),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "La commande est enregistrée et visible dans les lectures", body = CommandOutcome, headers(("ETag" = String, description = "La nouvelle version du dossier"))),
+        (status = 400, description = "Requête mal formée : corps JSON illisible, en-tête If-Match, Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant, ou dossier d'un autre candidat", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Action refusée dans l'état actuel du dossier, ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "La version donnée par If-Match n'est plus celle du dossier", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Corps de la requête de plus de 64 Kio", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Corps de la requête qui n'est pas en JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Champ manquant ou valeur invalide, ou clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn record_counter_receipt(
     State(state): State<AppState>,
@@ -430,16 +531,27 @@ pub struct RefusedIntake {
 
 /// Records a dossier in a refused form (fax, e-mail, photocopy, screenshot, converted and
 /// modified): it is kept as an event and the dossier is rejected.
+///
+/// Appelants : service concours, administrateur (un auditeur reçoit 403).
 #[utoipa::path(post, path = "/api/dossiers/{dossier_id}/refused-intakes", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier")),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        ("If-Match" = Option<String>, Header, description = "La version du dossier lue, son ETag (par exemple \"3\") : la commande est refusée (412) si le dossier a changé depuis."),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     request_body = RefusedIntake,
     security(("identite" = [])),
     responses(
-        (status = 200, body = CommandOutcome),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "La commande est enregistrée et visible dans les lectures", body = CommandOutcome, headers(("ETag" = String, description = "La nouvelle version du dossier"))),
+        (status = 400, description = "Requête mal formée : corps JSON illisible, en-tête If-Match, Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant, ou dossier d'un autre candidat", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Action refusée dans l'état actuel du dossier, ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "La version donnée par If-Match n'est plus celle du dossier", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Corps de la requête de plus de 64 Kio", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Corps de la requête qui n'est pas en JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Champ manquant ou valeur invalide, ou clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn record_refused_intake(
     State(state): State<AppState>,
@@ -455,14 +567,24 @@ async fn record_refused_intake(
 }
 
 /// Transfers a deposited dossier into review (*transférer dans le logiciel*).
+///
+/// Appelants : service concours, administrateur (un auditeur reçoit 403).
 #[utoipa::path(post, path = "/api/dossiers/{dossier_id}/transfer", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier")),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        ("If-Match" = Option<String>, Header, description = "La version du dossier lue, son ETag (par exemple \"3\") : la commande est refusée (412) si le dossier a changé depuis."),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     security(("identite" = [])),
     responses(
-        (status = 200, body = CommandOutcome),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "La commande est enregistrée et visible dans les lectures", body = CommandOutcome, headers(("ETag" = String, description = "La nouvelle version du dossier"))),
+        (status = 400, description = "Requête mal formée : en-tête If-Match, Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant, ou dossier d'un autre candidat", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Action refusée dans l'état actuel du dossier, ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "La version donnée par If-Match n'est plus celle du dossier", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Valeur invalide, ou clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn transfer(
     State(state): State<AppState>,
@@ -492,16 +614,27 @@ pub struct PieceReviewBody {
 }
 
 /// Reviews one piece: accepted, refused with a reason, or missing.
+///
+/// Appelants : service concours, administrateur (un auditeur reçoit 403).
 #[utoipa::path(post, path = "/api/dossiers/{dossier_id}/piece-reviews", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier")),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        ("If-Match" = Option<String>, Header, description = "La version du dossier lue, son ETag (par exemple \"3\") : la commande est refusée (412) si le dossier a changé depuis."),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     request_body = PieceReviewBody,
     security(("identite" = [])),
     responses(
-        (status = 200, body = CommandOutcome),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "La commande est enregistrée et visible dans les lectures", body = CommandOutcome, headers(("ETag" = String, description = "La nouvelle version du dossier"))),
+        (status = 400, description = "Requête mal formée : corps JSON illisible, en-tête If-Match, Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant, ou dossier d'un autre candidat", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Action refusée dans l'état actuel du dossier, ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "La version donnée par If-Match n'est plus celle du dossier", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Corps de la requête de plus de 64 Kio", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Corps de la requête qui n'est pas en JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Champ manquant ou valeur invalide, ou clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn review_piece(
     State(state): State<AppState>,
@@ -524,14 +657,24 @@ async fn review_piece(
 
 /// Concludes the review: complete when every required piece is accepted, otherwise incomplete
 /// with the list of missing pieces.
+///
+/// Appelants : service concours, administrateur (un auditeur reçoit 403).
 #[utoipa::path(post, path = "/api/dossiers/{dossier_id}/review-conclusion", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier")),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        ("If-Match" = Option<String>, Header, description = "La version du dossier lue, son ETag (par exemple \"3\") : la commande est refusée (412) si le dossier a changé depuis."),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     security(("identite" = [])),
     responses(
-        (status = 200, body = CommandOutcome),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "La commande est enregistrée et visible dans les lectures", body = CommandOutcome, headers(("ETag" = String, description = "La nouvelle version du dossier"))),
+        (status = 400, description = "Requête mal formée : en-tête If-Match, Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant, ou dossier d'un autre candidat", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Action refusée dans l'état actuel du dossier, ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "La version donnée par If-Match n'est plus celle du dossier", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Valeur invalide, ou clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn conclude_review(
     State(state): State<AppState>,
@@ -560,16 +703,27 @@ pub enum PaperReceipt {
 }
 
 /// Records a missing piece received by post or at the counter.
+///
+/// Appelants : service concours, administrateur (un auditeur reçoit 403).
 #[utoipa::path(post, path = "/api/dossiers/{dossier_id}/missing-piece-receipts", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier")),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        ("If-Match" = Option<String>, Header, description = "La version du dossier lue, son ETag (par exemple \"3\") : la commande est refusée (412) si le dossier a changé depuis."),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     request_body = PaperReceipt,
     security(("identite" = [])),
     responses(
-        (status = 200, body = CommandOutcome),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "La commande est enregistrée et visible dans les lectures", body = CommandOutcome, headers(("ETag" = String, description = "La nouvelle version du dossier"))),
+        (status = 400, description = "Requête mal formée : corps JSON illisible, en-tête If-Match, Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant, ou dossier d'un autre candidat", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Action refusée dans l'état actuel du dossier, ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "La version donnée par If-Match n'est plus celle du dossier", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Corps de la requête de plus de 64 Kio", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Corps de la requête qui n'est pas en JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Champ manquant ou valeur invalide, ou clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn receive_missing_piece(
     State(state): State<AppState>,
@@ -609,16 +763,27 @@ pub struct Rejection {
 }
 
 /// Rejects a non-conforming dossier, with the reason the candidate will read.
+///
+/// Appelants : service concours, administrateur (un auditeur reçoit 403).
 #[utoipa::path(post, path = "/api/dossiers/{dossier_id}/rejection", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier")),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        ("If-Match" = Option<String>, Header, description = "La version du dossier lue, son ETag (par exemple \"3\") : la commande est refusée (412) si le dossier a changé depuis."),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     request_body = Rejection,
     security(("identite" = [])),
     responses(
-        (status = 200, body = CommandOutcome),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "La commande est enregistrée et visible dans les lectures", body = CommandOutcome, headers(("ETag" = String, description = "La nouvelle version du dossier"))),
+        (status = 400, description = "Requête mal formée : corps JSON illisible, en-tête If-Match, Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant, ou dossier d'un autre candidat", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Action refusée dans l'état actuel du dossier, ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "La version donnée par If-Match n'est plus celle du dossier", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Corps de la requête de plus de 64 Kio", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Corps de la requête qui n'est pas en JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Champ manquant ou valeur invalide, ou clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn reject(
     State(state): State<AppState>,
@@ -634,14 +799,24 @@ async fn reject(
 }
 
 /// Declares the dossier *non parvenu* once the deadline has passed with no deposit.
+///
+/// Appelants : service concours, administrateur (un auditeur reçoit 403).
 #[utoipa::path(post, path = "/api/dossiers/{dossier_id}/lapse", tag = "dossiers",
-    params(("dossier_id" = Uuid, Path, description = "Le dossier")),
+    params(
+        ("dossier_id" = Uuid, Path, description = "Le dossier"),
+        ("If-Match" = Option<String>, Header, description = "La version du dossier lue, son ETag (par exemple \"3\") : la commande est refusée (412) si le dossier a changé depuis."),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     security(("identite" = [])),
     responses(
-        (status = 200, body = CommandOutcome),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "La commande est enregistrée et visible dans les lectures", body = CommandOutcome, headers(("ETag" = String, description = "La nouvelle version du dossier"))),
+        (status = 400, description = "Requête mal formée : en-tête If-Match, Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Dossier inexistant, ou dossier d'un autre candidat", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Action refusée dans l'état actuel du dossier, ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "La version donnée par If-Match n'est plus celle du dossier", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Valeur invalide, ou clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn lapse(
     State(state): State<AppState>,

@@ -1,11 +1,13 @@
 //! `cachet replay`: rebuilds a read model from position 0 beside the live one and swaps it in;
-//! with `--check`, compares the two instead and reports every difference (exit code 1).
+//! with `--check`, compares the two instead and reports every difference (exit code 1). A server
+//! may run meanwhile: the swap and the comparison first bring the rebuild up to the live
+//! checkpoint, under its lock.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use cachet_api::app::projections;
-use cachet_projections::replay::{compare, drop_rebuild, rebuild_beside, swap, DifferenceKind};
+use cachet_projections::replay::{compare_at_live, drop_rebuild, rebuild_beside, swap, DifferenceKind};
 use cachet_projections::runner::{prepare, read_checkpoint, Target};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -60,13 +62,14 @@ pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
             store.head().await?.position
         };
         let progress = bar(opts.quiet, until);
-        let reached =
-            rebuild_beside(&*store, &db, projection.as_ref(), until, |p| progress.set_position(p.max(0) as u64))
-                .await
-                .context("failed to rebuild the read model")?;
+        rebuild_beside(&*store, &db, projection.as_ref(), until, |p| progress.set_position(p.max(0) as u64))
+            .await
+            .context("failed to rebuild the read model")?;
         progress.finish_and_clear();
         if opts.check {
-            let differences = compare(&db, projection.as_ref()).await?;
+            let (reached, differences) = compare_at_live(&*store, &db, projection.as_ref())
+                .await
+                .context("failed to compare the rebuilt read model")?;
             drop_rebuild(&db, projection.as_ref()).await?;
             if differences.is_empty() {
                 println!("Vue « {name} » : identique à sa reconstruction ({reached} événements).");
@@ -86,7 +89,8 @@ pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
                 }
             }
         } else {
-            let position = swap(&db, projection.as_ref()).await.context("failed to swap the rebuilt read model in")?;
+            let position =
+                swap(&*store, &db, projection.as_ref()).await.context("failed to swap the rebuilt read model in")?;
             println!("Vue « {name} » reconstruite jusqu'à la position {position} et mise en service.");
         }
     }

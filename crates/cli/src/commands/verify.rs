@@ -121,7 +121,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
 
 /// Rebuilds each read model beside the live one up to its checkpoint and compares them.
 async fn check_projections(database: &DatabaseOpts, store: &dyn cachet_store::EventStore) -> anyhow::Result<bool> {
-    use cachet_projections::replay::{compare, drop_rebuild, rebuild_beside};
+    use cachet_projections::replay::{compare_at_live, drop_rebuild, rebuild_beside};
     use cachet_projections::runner::{prepare, read_checkpoint, Target};
 
     let db = database.open_read_db().await?;
@@ -130,7 +130,8 @@ async fn check_projections(database: &DatabaseOpts, store: &dyn cachet_store::Ev
         prepare(&db, projection.as_ref(), Target::Live).await?;
         let until = read_checkpoint(&db, projection.as_ref(), Target::Live).await?;
         rebuild_beside(store, &db, projection.as_ref(), until, |_| {}).await?;
-        let differences = compare(&db, projection.as_ref()).await?;
+        // The live view may move on meanwhile: compare both at the same, locked, position.
+        let (until, differences) = compare_at_live(store, &db, projection.as_ref()).await?;
         drop_rebuild(&db, projection.as_ref()).await?;
         if differences.is_empty() {
             println!("Vue « {} » : identique à sa reconstruction ({until} événements).", projection.name());

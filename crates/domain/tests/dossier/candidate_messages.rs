@@ -113,7 +113,7 @@ fn an_incomplete_dossier_reads_as_incomplete_followed_by_the_missing_pieces() {
             text: "Votre dossier est incomplet".to_owned(),
             missing: vec![
                 "Arrêté de nomination dans le grade".to_owned(),
-                "Demande d'aménagement des épreuves (refusée : document illisible)".to_owned(),
+                "Demande d'aménagement des épreuves (pièce refusée : document illisible)".to_owned(),
             ],
         }
     );
@@ -143,7 +143,7 @@ fn a_dossier_postmarked_late_reads_as_rejected_with_the_postmark_and_the_deadlin
     let verdict = judge_postmark(date(2023, 7, 7), deadline());
     assert_eq!(
         text(&rejected_because(RejectionReason::Late { verdict })),
-        "Votre dossier a été rejeté car il a été déposé ou posté hors délai : Cachet de la poste du 07/07/2023, \
+        "Votre dossier a été rejeté car il a été déposé ou posté hors délai : cachet de la poste du 07/07/2023, \
          postérieur à la date limite du 06/07/2023."
     );
 }
@@ -153,7 +153,7 @@ fn a_dossier_handed_in_late_reads_as_rejected_with_the_moment_and_the_deadline()
     let verdict = judge_counter(paris(2023, 7, 7, 9, 15, 0), deadline());
     assert_eq!(
         text(&rejected_because(RejectionReason::Late { verdict })),
-        "Votre dossier a été rejeté car il a été déposé ou posté hors délai : Dépôt à l'accueil le 07/07/2023 à \
+        "Votre dossier a été rejeté car il a été déposé ou posté hors délai : dépôt à l'accueil le 07/07/2023 à \
          09h15, postérieur à la date limite du 06/07/2023."
     );
 }
@@ -163,8 +163,8 @@ fn a_late_online_closure_would_read_as_rejected_with_the_moment_and_the_deadline
     let verdict = judge_online_closure(paris(2023, 7, 7, 0, 0, 1), deadline());
     assert_eq!(
         text(&rejected_because(RejectionReason::Late { verdict })),
-        "Votre dossier a été rejeté car il a été déposé ou posté hors délai : Clôture en ligne le 07/07/2023 à \
-         00h00, après minuit le jour de la date limite du 06/07/2023."
+        "Votre dossier a été rejeté car il a été déposé ou posté hors délai : clôture en ligne le 07/07/2023 à \
+         00h00, postérieure à la date limite du 06/07/2023 (inscription à clôturer avant minuit)."
     );
 }
 

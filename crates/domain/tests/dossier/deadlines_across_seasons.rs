@@ -84,7 +84,7 @@ fn an_online_closure_at_00_00_01_paris_the_next_day_is_refused_in_every_season()
         let now = first_second_after(deadline);
         let next = deadline.succ_opt().expect("a next day");
         let explanation = format!(
-            "Clôture en ligne le {} à 00h00, après minuit le jour de la date limite du {}",
+            "clôture en ligne le {} à 00h00, postérieure à la date limite du {} (inscription à clôturer avant minuit)",
             next.format("%d/%m/%Y"),
             deadline.format("%d/%m/%Y")
         );
@@ -142,7 +142,8 @@ fn a_closure_at_22h30_utc_is_late_on_the_spring_change_day_but_on_time_on_the_au
         .in_session(session_around_the_clock(date(2024, 3, 31)))
         .when(DossierCommand::CloseRegistration, at(spring, candidate()))
         .then_error(DomainError::ClosureAfterDeadline {
-            explanation: "Clôture en ligne le 01/04/2024 à 00h30, après minuit le jour de la date limite du 31/03/2024"
+            explanation: "clôture en ligne le 01/04/2024 à 00h30, postérieure à la date limite du 31/03/2024 \
+                          (inscription à clôturer avant minuit)"
                 .to_owned(),
         });
 

@@ -156,13 +156,14 @@ fn closure_at_midnight_paris_after_the_deadline_day_is_refused() {
     let error = given(with_form())
         .when(DossierCommand::CloseRegistration, at(paris(2023, 7, 7, 0, 0, 0), candidate()))
         .then_error(DomainError::ClosureAfterDeadline {
-            explanation: "Clôture en ligne le 07/07/2023 à 00h00, après minuit le jour de la date limite du 06/07/2023"
+            explanation: "clôture en ligne le 07/07/2023 à 00h00, postérieure à la date limite du 06/07/2023 \
+                          (inscription à clôturer avant minuit)"
                 .to_owned(),
         });
     assert_eq!(
         error.to_string(),
-        "La clôture de l'inscription n'est plus possible : Clôture en ligne le 07/07/2023 à 00h00, après minuit le \
-         jour de la date limite du 06/07/2023."
+        "La clôture de l'inscription n'est plus possible : clôture en ligne le 07/07/2023 à 00h00, postérieure à la \
+         date limite du 06/07/2023 (inscription à clôturer avant minuit)."
     );
 }
 
@@ -171,7 +172,8 @@ fn closure_at_22h30_utc_on_a_summer_deadline_day_is_refused_because_paris_is_pas
     let now: DateTime<Utc> = "2023-07-06T22:30:00Z".parse().expect("an RFC 3339 instant");
     given(with_form()).when(DossierCommand::CloseRegistration, at(now, candidate())).then_error(
         DomainError::ClosureAfterDeadline {
-            explanation: "Clôture en ligne le 07/07/2023 à 00h30, après minuit le jour de la date limite du 06/07/2023"
+            explanation: "clôture en ligne le 07/07/2023 à 00h30, postérieure à la date limite du 06/07/2023 \
+                          (inscription à clôturer avant minuit)"
                 .to_owned(),
         },
     );

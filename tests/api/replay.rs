@@ -1,0 +1,57 @@
+//! `cachet replay` while the server runs: the read models rebuilt beside the live ones are
+//! compared, or swapped in, at the position the live runner has reached meanwhile.
+
+use cachet_projections::dossiers::DossiersProjection;
+use cachet_projections::replay::{compare_at_live, drop_rebuild, rebuild_beside, swap};
+use cachet_projections::runner::{read_checkpoint, Target};
+
+use crate::harness::{candidate, days_from_today, TestApp};
+
+async fn head(app: &TestApp) -> i64 {
+    app.store().head().await.expect("head").position
+}
+
+/// Rebuilds beside the live read models up to the store's head.
+async fn rebuild(app: &TestApp) {
+    let until = head(app).await;
+    let reached =
+        rebuild_beside(app.store(), app.read_db(), &DossiersProjection, until, |_| {}).await.expect("rebuild");
+    assert_eq!(reached, until);
+}
+
+pub async fn a_check_while_the_server_runs_compares_both_copies_at_the_same_position(app: &TestApp) {
+    let session = app.session_until(days_from_today(30)).await;
+    app.pre_register(session, candidate()).await;
+    rebuild(app).await;
+    // The server goes on: the live runner applies what the rebuild has not seen.
+    app.pre_register(session, candidate()).await;
+
+    let (position, differences) =
+        compare_at_live(app.store(), app.read_db(), &DossiersProjection).await.expect("compare");
+    assert_eq!(differences, [], "the copies differ only by what the live runner applied meanwhile");
+    assert_eq!(position, head(app).await);
+    drop_rebuild(app.read_db(), &DossiersProjection).await.expect("drop the rebuild");
+}
+
+pub async fn a_rebuild_swapped_in_while_the_server_runs_is_not_behind_it(app: &TestApp) {
+    let session = app.session_until(days_from_today(30)).await;
+    app.pre_register(session, candidate()).await;
+    rebuild(app).await;
+    let meanwhile = app.pre_register(session, candidate()).await;
+
+    let swapped = swap(app.store(), app.read_db(), &DossiersProjection).await.expect("swap");
+    assert_eq!(swapped, head(app).await, "the rows swapped in are those of the live checkpoint");
+    let checkpoint = read_checkpoint(app.read_db(), &DossiersProjection, Target::Live).await.expect("checkpoint");
+    assert_eq!(checkpoint, swapped);
+    assert_eq!(app.status(meanwhile).await.version, 1, "the dossier pre-registered meanwhile is still shown");
+    assert_eq!(app.queue(session, "awaiting_deposit").await.0, 2);
+
+    // The server goes on from there.
+    let after = app.pre_register(session, candidate()).await;
+    assert_eq!(app.status(after).await.version, 1);
+}
+
+crate::api_tests!(
+    a_check_while_the_server_runs_compares_both_copies_at_the_same_position,
+    a_rebuild_swapped_in_while_the_server_runs_is_not_behind_it,
+);
