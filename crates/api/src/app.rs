@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::files::FileStore;
+use crate::mail::{MailSettings, Mailer};
 use crate::metrics::Metrics;
 
 /// Which database holds the events and the read models.
@@ -34,6 +35,9 @@ pub struct Settings {
     pub database: Database,
     /// Where deposited files are kept.
     pub files_dir: PathBuf,
+    /// Another file storage: `file:///path` or `s3://bucket/prefix` (credentials from the `AWS_*`
+    /// variables); `None` for `files_dir`.
+    pub files_url: Option<String>,
     /// Accept the `X-Cachet-Actor` identity header (development and demo only).
     pub dev_identity: bool,
     pub max_upload_bytes: u64,
@@ -41,17 +45,31 @@ pub struct Settings {
     pub read_your_writes_timeout: Duration,
     /// `/readyz` fails when a projection is further behind than this.
     pub max_projection_lag: i64,
+    /// The address candidates reach the service at, for links in e-mails.
+    pub public_url: String,
+    /// Mark session cookies `Secure` (on when `public_url` is `https://`).
+    pub secure_cookies: bool,
+    /// Where mails go: an SMTP relay, or by default the `outbox` folder beside the files.
+    pub mail: MailSettings,
+    /// The sender of every mail.
+    pub mail_from: String,
 }
 
 impl Settings {
     pub fn new(database: Database, files_dir: PathBuf) -> Self {
+        let outbox = files_dir.with_file_name("outbox");
         Self {
             database,
             files_dir,
+            files_url: None,
             dev_identity: false,
             max_upload_bytes: 10 * 1024 * 1024,
             read_your_writes_timeout: crate::service::READ_YOUR_WRITES,
             max_projection_lag: 1_000,
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            secure_cookies: false,
+            mail: MailSettings::Outbox(outbox),
+            mail_from: "Cachet – service concours <concours@cachet.invalid>".to_owned(),
         }
     }
 }
@@ -68,6 +86,8 @@ pub struct AppState {
     /// Deposited files.
     pub files: FileStore,
     pub metrics: Metrics,
+    /// Sends mails (SMTP or the local outbox).
+    pub mailer: Mailer,
     pub settings: Arc<Settings>,
 }
 
@@ -85,6 +105,10 @@ pub enum StartError {
     Projections(#[from] cachet_projections::ProjectionError),
     #[error("failed to register the metrics")]
     Metrics(#[from] prometheus::Error),
+    #[error("failed to open the file storage: {0}")]
+    Files(String),
+    #[error("failed to set up the mail sender")]
+    Mail(#[from] crate::mail::MailError),
 }
 
 /// Every read model the service keeps.
@@ -95,6 +119,10 @@ pub fn projections() -> Vec<Arc<dyn Projection>> {
 impl App {
     /// Opens (creating and migrating) the database and starts the projections.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let files =
+            FileStore::open(settings.files_dir.clone(), settings.files_url.as_deref(), settings.max_upload_bytes)
+                .map_err(|e| StartError::Files(e.to_string()))?;
+        let mailer = Mailer::new(settings.mail.clone(), &settings.mail_from)?;
         let (store, db): (Arc<dyn EventStore>, ReadDb) = match &settings.database {
             Database::Sqlite(path) => {
                 let store = SqliteEventStore::open(path).await?;
@@ -104,14 +132,8 @@ impl App {
         };
         let (stop, stopped) = watch::channel(false);
         let (runner, tasks) = runner::spawn(store.clone(), db.clone(), projections(), stopped).await?;
-        let state = AppState {
-            store,
-            db,
-            runner,
-            files: FileStore::new(settings.files_dir.clone(), settings.max_upload_bytes),
-            metrics: Metrics::new()?,
-            settings: Arc::new(settings),
-        };
+        let state =
+            AppState { store, db, runner, files, metrics: Metrics::new()?, mailer, settings: Arc::new(settings) };
         Ok(Self { state, stop, tasks })
     }
 
@@ -131,7 +153,9 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = self.router();
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        // The client address feeds login throttling.
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;

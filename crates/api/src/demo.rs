@@ -16,7 +16,7 @@ use cachet_domain::time::paris_to_utc;
 use cachet_domain::{Actor, DomainError};
 use cachet_store::typed::{append_request, Metadata};
 use cachet_store::{EventStore, ExpectedVersion, StoreError};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -84,7 +84,7 @@ enum Scenario {
 }
 
 const SCENARIOS: [(Scenario, usize, &str); 13] = [
-    (Scenario::AwaitingDeposit, 5, "en attente du dossier"),
+    (Scenario::AwaitingDeposit, 5, "en attente de dépôt"),
     (Scenario::ClosedOnline, 4, "clôturé en ligne, à transférer"),
     (Scenario::PostedOnTime, 3, "reçu par la poste, à transférer"),
     (Scenario::AtTheCounter, 2, "déposé à l'accueil, à transférer"),
@@ -333,4 +333,84 @@ pub async fn load(store: &dyn EventStore, files: &FileStore) -> Result<DemoSumma
         }
     }
     Ok(DemoSummary { session_id, loaded_now: true, dossiers })
+}
+
+/// The password of every demo candidate account.
+pub const DEMO_PASSWORD: &str = "demo-cachet-2023";
+
+const FIRST_NAMES: [&str; 12] =
+    ["Camille", "Dominique", "Claude", "Alix", "Sacha", "Morgan", "Lou", "Maxime", "Andréa", "Eden", "Noa", "Charlie"];
+const LAST_NAMES: [&str; 10] =
+    ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau"];
+
+/// The demo candidates' accounts: each demo dossier gets an identity and the password
+/// [`DEMO_PASSWORD`], so the espace sécurisé can be tried with any code utilisateur the server
+/// prints. Loading twice changes nothing.
+pub async fn load_accounts(db: &cachet_projections::db::ReadDb, summary: &DemoSummary) -> Result<(), DemoError> {
+    let hash = crate::accounts::hash_password(DEMO_PASSWORD.to_owned()).await?;
+    for (n, dossier, _) in &summary.dossiers {
+        let first = FIRST_NAMES[n % FIRST_NAMES.len()];
+        let last = LAST_NAMES[(n / 3) % LAST_NAMES.len()];
+        let identity = crate::accounts::Identity {
+            last_name: last.to_owned(),
+            first_name: first.to_owned(),
+            birth_date: date(1970 + (*n as i32 % 30), 1 + (*n as u32 % 12), 1 + (*n as u32 % 28)),
+            address: format!("{} rue de la République, 61000 Alençon", n + 1),
+            email: format!("candidat{n}@demo.invalid"),
+            phone: format!("02 33 80 {:02} {:02}", n % 100, (n * 7) % 100),
+            answers: [
+                ("grade".to_owned(), "Adjoint technique territorial".to_owned()),
+                ("employeur".to_owned(), "Commune d'Alençon".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let account = crate::accounts::CandidateAccount {
+            user_code: user_code_for(*dossier).to_string(),
+            candidate_id: candidate_id(*n).as_uuid(),
+            dossier_id: dossier.as_uuid(),
+            session_id: summary.session_id.as_uuid(),
+            identity,
+            password_hash: hash.clone(),
+            created_at: paris(2023, 5, 15, 9, 0),
+        };
+        crate::accounts::create_candidate(db, &account).await?;
+    }
+    Ok(())
+}
+
+/// A second demo session, open for pre-registration until 6 July 2027, to try the pages.
+pub fn open_session_id() -> SessionId {
+    SessionId::from_uuid(named("session/2028"))
+}
+
+/// Opens the second demo session if it does not exist yet.
+pub async fn load_open_session(store: &dyn EventStore) -> Result<SessionId, DemoError> {
+    let session_id = open_session_id();
+    if !store.read_stream(session_id.as_uuid()).await?.is_empty() {
+        return Ok(session_id);
+    }
+    let mut config = source_session();
+    config.title =
+        "Examen professionnel d'adjoint technique territorial principal de 2e classe – session 2028".to_owned();
+    config.deposit_deadline = date(2027, 7, 6);
+    for test in &mut config.tests {
+        test.starts_at = test.starts_at.with_year(2027).unwrap_or(test.starts_at);
+    }
+    let admin = Actor::Staff { account: "admin.demo".to_owned(), role: StaffRole::Admin };
+    let open = SessionCommand::Open { session_id, config };
+    let opened = decide_session(&SessionState::default(), &open, &admin)
+        .map_err(|source| DemoError::Domain { step: "open the 2028 session".to_owned(), source })?;
+    let command_id = Uuid::new_v5(&session_id.as_uuid(), b"open");
+    let metadata = Metadata { actor: admin, command_id, correlation_id: command_id, causation_id: None };
+    store
+        .append(append_request(
+            session_id.as_uuid(),
+            ExpectedVersion::Exact(0),
+            &metadata,
+            paris(2026, 11, 2, 9, 0),
+            &opened,
+        ))
+        .await?;
+    Ok(session_id)
 }

@@ -3,6 +3,7 @@
 //! `application/problem+json` with a French detail. The OpenAPI document at `/api/openapi.json`
 //! is generated from the handlers.
 
+pub mod accounts;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -10,9 +11,11 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod files;
+pub mod mail;
 pub mod metrics;
 pub mod routes;
 pub mod seal;
 pub mod service;
+pub mod web;
 
 pub use app::{App, AppState, Database, Settings};

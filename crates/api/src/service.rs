@@ -49,13 +49,12 @@ async fn load_session(state: &AppState, session_id: SessionId) -> Result<(Sessio
     Ok((SessionState::fold(&events), version))
 }
 
+/// The first outcome of a retried command, once the read models show it: the first attempt may
+/// have appended and then lost its answer before they caught up.
 async fn replayed(state: &AppState, id: Uuid, command_id: Uuid) -> Result<Option<CommandOutcome>, ApiError> {
-    Ok(state.store.command_outcome(command_id).await?.map(|o| CommandOutcome {
-        id,
-        version: o.stream_version,
-        position: o.last_position,
-        replayed: true,
-    }))
+    let Some(o) = state.store.command_outcome(command_id).await? else { return Ok(None) };
+    let outcome = CommandOutcome { id, version: o.stream_version, position: o.last_position, replayed: true };
+    Ok(Some(settle(state, outcome).await))
 }
 
 async fn settle(state: &AppState, outcome: CommandOutcome) -> CommandOutcome {
@@ -165,3 +164,34 @@ pub fn user_code_for(dossier: DossierId) -> UserCode {
 
 /// How long a command waits for the read models by default.
 pub const READ_YOUR_WRITES: Duration = Duration::from_secs(5);
+
+/// A new dossier and its code utilisateur.
+#[derive(Clone, Debug)]
+pub struct Registered {
+    pub dossier_id: DossierId,
+    pub user_code: UserCode,
+    pub outcome: CommandOutcome,
+}
+
+/// Pre-registers a candidate in a session. The dossier and its code derive from the command id,
+/// so a retry finds the same ones; a code already taken by another dossier is drawn again.
+pub async fn pre_register(
+    state: &AppState,
+    caller: &Caller,
+    session_id: SessionId,
+    candidate_id: cachet_domain::ids::CandidateId,
+    command_id: Uuid,
+) -> Result<Registered, ApiError> {
+    let mut dossier_id = DossierId::from_uuid(Uuid::new_v5(&command_id, b"dossier"));
+    let mut user_code = user_code_for(dossier_id);
+    while let Some(existing) = cachet_projections::queries::dossier_by_user_code(&state.db, user_code.as_str()).await? {
+        if existing.dossier_id == dossier_id.as_uuid() {
+            break;
+        }
+        dossier_id = DossierId::from_uuid(Uuid::new_v4());
+        user_code = user_code_for(dossier_id);
+    }
+    let command = DossierCommand::PreRegister { dossier_id, session_id, candidate_id, user_code: user_code.clone() };
+    let outcome = execute_dossier(state, caller, dossier_id, command, None, command_id).await?;
+    Ok(Registered { dossier_id: DossierId::from_uuid(outcome.id), user_code, outcome })
+}

@@ -35,6 +35,8 @@ enum Command {
     Migrate(commands::migrate::Opts),
     /// Vérifie la chaîne d'empreintes de tous les événements enregistrés.
     Verify(commands::verify::Opts),
+    /// Comptes du service concours (agents, auditeurs, administrateurs).
+    User(commands::user::Opts),
 }
 
 #[tokio::main]
@@ -53,6 +55,7 @@ async fn main() -> std::process::ExitCode {
         Command::Export(opts) => commands::export::run(opts).await,
         Command::Migrate(opts) => commands::migrate::run(opts).await,
         Command::Verify(opts) => commands::verify::run(opts).await,
+        Command::User(opts) => commands::user::run(opts).await,
     };
     match result {
         Ok(code) => code,

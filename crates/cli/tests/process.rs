@@ -111,7 +111,7 @@ async fn serve_with_demo_data_answers_then_stops_cleanly_and_replay_check_finds_
     let status = get(&client, &format!("{}/api/dossiers/{late}", server.base), &owner).await;
     assert_eq!(
         status["message"],
-        "Votre dossier a été rejeté car il a été déposé ou posté hors délai : Cachet de la poste du 07/07/2023, \
+        "Votre dossier a été rejeté car il a été déposé ou posté hors délai : cachet de la poste du 07/07/2023, \
          postérieur à la date limite du 06/07/2023."
     );
     let (code, rest) = server.stop();
@@ -329,7 +329,7 @@ async fn a_sealed_and_exported_session_verifies_offline_and_tampering_is_named()
     let key = dir.path().join("sceau.key");
     let (code, out) = cachet(&["seal", "--generate-key", key.to_str().unwrap(), "--data-dir", data]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("Sceau de la position 191 : racine "), "{out}");
+    assert!(out.contains("Sceau de la position 192 : racine "), "{out}");
 
     let bundle = dir.path().join("session.jsonl");
     let session = cachet_api::demo::session_id().to_string();
@@ -375,7 +375,7 @@ async fn a_sealed_and_exported_session_verifies_offline_and_tampering_is_named()
     let (code, out) = cachet(&["verify", "--data-dir", data]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("Sceaux ROMPUS : le sceau de la position 191 couvre des événements absents : le journal s'arrête à la position 188."),
+        out.contains("Sceaux ROMPUS : le sceau de la position 192 couvre des événements absents : le journal s'arrête à la position 188."),
         "{out}"
     );
 }
@@ -402,4 +402,106 @@ async fn a_session_sealed_on_postgres_verifies_offline() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("1 sceau(x) conforme(s) aux événements."), "{out}");
     db.drop_db().await;
+}
+
+/// The value of the session cookie a response sets.
+fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("cachet_session="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+}
+
+fn csrf_of(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    html[start..start + 64].to_owned()
+}
+
+#[tokio::test]
+async fn an_office_account_added_by_the_cli_signs_in_and_an_auditor_reads_a_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let mut add = Command::new(CACHET)
+        .args(["user", "add", "audit", "--role", "auditor", "--name", "Inspection", "--password-stdin", "--data-dir", data])
+        .env_remove("CACHET_DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(add.stdin.as_mut().unwrap(), b"audit-secret-2024\n").unwrap();
+    let output = add.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "Compte « audit » enregistré avec le rôle auditor.");
+
+    let (code, text) = cachet(&["user", "add", "agent", "--role", "staff", "--generate-password", "--data-dir", data]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Mot de passe généré (affiché une seule fois) : "), "{text}");
+    let (code, text) = cachet(&["user", "add", "bad name!", "--role", "staff", "--generate-password", "--data-dir", data]);
+    assert_eq!(code, 1);
+    assert!(text.contains("Le nom de compte ne peut contenir que des lettres"), "{text}");
+
+    let server = Server::start(&["--demo", "--data-dir", data]);
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let form = client.get(format!("{}/bureau/connexion", server.base)).send().await.unwrap();
+    let cookie = session_cookie(&form).expect("an anonymous session");
+    let token = csrf_of(&form.text().await.unwrap());
+    let wrong = client
+        .post(format!("{}/bureau/connexion", server.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf", token.as_str()), ("compte", "audit"), ("mot_de_passe", "pas le bon")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.text().await.unwrap().contains("Compte ou mot de passe incorrect."));
+    let signed = client
+        .post(format!("{}/bureau/connexion", server.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf", token.as_str()), ("compte", "audit"), ("mot_de_passe", "audit-secret-2024")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    assert_eq!(signed.headers()["location"], "/bureau");
+    let cookie = session_cookie(&signed).expect("a new session on login");
+
+    // The demo dossier rejected for a postmark the day after the deadline.
+    let page = client
+        .get(format!("{}/bureau/dossiers/1bfdf003-8a11-5cf4-981e-134ba5b9a066", server.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Inspection (auditeur)"), "the header names the auditor");
+    assert!(html.contains("Historique"));
+    assert!(html.contains("cachet de la poste du 07/07/2023, postérieur à la date limite du 06/07/2023"), "{html}");
+    let before = client
+        .get(format!("{}/bureau/dossiers/1bfdf003-8a11-5cf4-981e-134ba5b9a066/a-date?instant=2023-05-01", server.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(before.text().await.unwrap().contains("Le dossier n'existait pas encore à cet instant."));
+    let stats = client
+        .get(format!(
+            "{}/bureau/sessions/9d05ee90-167b-541e-aafe-0834de921ac7/statistiques?date=2023-07-06",
+            server.base
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stats.status(), 200);
+    assert!(stats.text().await.unwrap().contains("Au 06/07/2023 à 23h59"));
+    // Without the session, the office pages send to their login.
+    let anonymous = client.get(format!("{}/bureau", server.base)).send().await.unwrap();
+    assert_eq!(anonymous.status(), 303);
+    assert_eq!(anonymous.headers()["location"], "/bureau/connexion?suite=/bureau");
+    let (code, _) = server.stop();
+    assert_eq!(code, 0);
 }

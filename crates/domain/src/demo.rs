@@ -5,7 +5,7 @@
 use chrono::{NaiveDate, NaiveTime, Weekday};
 
 use crate::ids::{PieceCode, TestCode};
-use crate::session::{OpeningHours, PieceKind, PieceSpec, SessionConfig, TestKind, TestSpec};
+use crate::session::{OpeningHours, PieceKind, PieceSpec, QuestionSpec, SessionConfig, TestKind, TestSpec};
 
 fn time(h: u32, m: u32) -> NaiveTime {
     NaiveTime::from_hms_opt(h, m, 0).unwrap_or(NaiveTime::MIN)
@@ -81,6 +81,10 @@ pub fn source_session() -> SessionConfig {
         pieces,
         tests,
         convocation_lead_days: 15,
+        questions: vec![
+            QuestionSpec { code: "grade".to_owned(), label: "Grade actuel".to_owned(), required: true },
+            QuestionSpec { code: "employeur".to_owned(), label: "Collectivité employeuse".to_owned(), required: true },
+        ],
     }
 }
 

@@ -75,6 +75,17 @@ impl TestSpec {
     }
 }
 
+/// A question the pre-registration form asks beyond the candidate's identity, e.g. the current
+/// grade or the employer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuestionSpec {
+    /// A short code made of lowercase letters, digits and `-`, e.g. `grade`.
+    pub code: String,
+    /// The label shown next to the field, e.g. « Grade actuel ».
+    pub label: String,
+    pub required: bool,
+}
+
 /// Everything an exam session is opened with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionConfig {
@@ -86,6 +97,9 @@ pub struct SessionConfig {
     pub pieces: Vec<PieceSpec>,
     pub tests: Vec<TestSpec>,
     pub convocation_lead_days: u32,
+    /// What pre-registration asks beyond identity. Absent from sessions opened before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub questions: Vec<QuestionSpec>,
 }
 
 impl SessionConfig {
@@ -115,6 +129,18 @@ impl SessionConfig {
         let tests: BTreeSet<_> = self.tests.iter().map(|t| &t.code).collect();
         if tests.len() != self.tests.len() {
             return invalid("deux épreuves ont le même code.");
+        }
+        let questions: BTreeSet<_> = self.questions.iter().map(|q| q.code.as_str()).collect();
+        if questions.len() != self.questions.len() {
+            return invalid("deux questions ont le même code.");
+        }
+        let valid_code = |c: &str| {
+            !c.is_empty()
+                && c.len() <= 32
+                && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+        };
+        if self.questions.iter().any(|q| !valid_code(&q.code) || q.label.trim().is_empty()) {
+            return invalid("chaque question doit avoir un code (lettres minuscules, chiffres, tirets) et un libellé.");
         }
         if self.convocation_lead_days < MIN_CONVOCATION_LEAD_DAYS {
             return invalid("le délai de mise à disposition des convocations est d'au moins 15 jours.");

@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
@@ -69,8 +71,42 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NotFound("Cette adresse ne correspond à aucune ressource.".to_owned())
+/// An unknown address: a problem document under `/api/`, a page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") || uri.path() == "/api" {
+        ApiError::NotFound("Cette adresse ne correspond à aucune ressource.".to_owned()).into_response()
+    } else {
+        crate::web::WebError::NotFound.into_response()
+    }
+}
+
+/// A panic in a handler is a bug: it is logged and answered like any internal error, and the
+/// server goes on.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("panic");
+    ApiError::internal("a handler panicked", message).into_response()
+}
+
+/// The security headers of every answer: no script at all, styles from this origin only, never
+/// framed, no MIME sniffing, no referrer (reset links carry a token).
+fn security_headers() -> [SetResponseHeaderLayer<HeaderValue>; 5] {
+    [
+        SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+                 base-uri 'none'",
+            ),
+        ),
+        SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ]
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -92,7 +128,9 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = api();
     let openapi = Arc::new(openapi);
     let request_id = HeaderName::from_static("x-request-id");
+    let [csp, nosniff, referrer, frames, cache] = security_headers();
     api.route("/api/openapi.json", get(move || async move { Json(openapi.as_ref().clone()).into_response() }))
+        .merge(crate::web::router(state.settings.max_upload_bytes))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
@@ -103,5 +141,11 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", request.id = %id, http.method = %request.method(), http.path = %request.uri().path())
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(csp)
+        .layer(nosniff)
+        .layer(referrer)
+        .layer(frames)
+        .layer(cache)
         .with_state(state)
 }

@@ -6,8 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cachet_domain::dossier::DossierCommand;
-use cachet_domain::ids::{DossierId, SessionId};
+use cachet_domain::ids::SessionId;
 use cachet_domain::session::{SessionCommand, SessionConfig};
 use cachet_projections::queries::{self, Queue, QueuePage, SessionSummary, Statistics};
 use chrono::NaiveDate;
@@ -21,7 +20,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::{etag, parse_id, ApiJson, IdempotencyKey};
-use crate::service::{command_id, execute_dossier, execute_session, user_code_for, CommandOutcome};
+use crate::service::{self, command_id, execute_session, CommandOutcome};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,13 +38,23 @@ fn parse_session(text: &str) -> Result<SessionId, ApiError> {
 
 /// Opens an exam session with its configuration: title, organiser, deposit deadline, counter
 /// hours, catalogue of pieces, tests and convocation lead time.
+///
+/// Appelant : administrateur.
 #[utoipa::path(post, path = "/api/sessions", tag = "sessions",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     request_body(content = Object, description = "La configuration de la session (voir la session de démonstration)."),
     security(("identite" = [])),
     responses(
-        (status = 201, body = CommandOutcome),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 201, body = CommandOutcome, headers(("Location" = String, description = "L'adresse de la session"))),
+        (status = 400, description = "Requête mal formée : corps JSON illisible, en-tête Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Session déjà ouverte, ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Corps de la requête de plus de 64 Kio", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Corps de la requête qui n'est pas en JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Configuration invalide, ou clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn open_session(
     State(state): State<AppState>,
@@ -63,11 +72,13 @@ async fn open_session(
 }
 
 /// An exam session as configured, with the deadline in force.
+///
+/// Appelants : tous, identifiés ou non (candidat, service concours, auditeur, administrateur).
 #[utoipa::path(get, path = "/api/sessions/{session_id}", tag = "sessions",
     params(("session_id" = Uuid, Path, description = "La session")),
     responses(
         (status = 200, body = SessionSummary),
-        (status = 404, body = Problem, content_type = "application/problem+json")
+        (status = 404, description = "Session d'examen inexistante", body = Problem, content_type = "application/problem+json")
     ))]
 async fn get_session(
     State(state): State<AppState>,
@@ -93,15 +104,25 @@ pub struct DeadlineExtension {
 }
 
 /// Extends the deposit deadline, with a recorded reason.
+///
+/// Appelant : administrateur.
 #[utoipa::path(post, path = "/api/sessions/{session_id}/deadline-extensions", tag = "sessions",
-    params(("session_id" = Uuid, Path, description = "La session")),
+    params(
+        ("session_id" = Uuid, Path, description = "La session"),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     request_body = DeadlineExtension,
     security(("identite" = [])),
     responses(
         (status = 200, body = CommandOutcome),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "Requête mal formée : corps JSON illisible, en-tête Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Session d'examen inexistante", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Modification concurrente de la session", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Corps de la requête de plus de 64 Kio", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Corps de la requête qui n'est pas en JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Date limite non postérieure à l'actuelle, motif vide, ou clé d'idempotence déjà utilisée", body = Problem, content_type = "application/problem+json")
     ))]
 async fn extend_deadline(
     State(state): State<AppState>,
@@ -128,14 +149,22 @@ pub struct PreRegistration {
 }
 
 /// Pre-registers the calling candidate: opens their dossier and gives their *code utilisateur*.
+///
+/// Appelant : un candidat, pour lui-même.
 #[utoipa::path(post, path = "/api/sessions/{session_id}/dossiers", tag = "dossiers",
-    params(("session_id" = Uuid, Path, description = "La session")),
+    params(
+        ("session_id" = Uuid, Path, description = "La session"),
+        ("Idempotency-Key" = Option<String>, Header, description = "De 1 à 200 caractères : une requête répétée avec la même clé n'ajoute rien et renvoie la première réponse.")
+    ),
     security(("identite" = [])),
     responses(
-        (status = 201, body = PreRegistration),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json")
+        (status = 201, body = PreRegistration, headers(("ETag" = String, description = "La version du dossier"), ("Location" = String, description = "L'adresse du dossier"))),
+        (status = 400, description = "Requête mal formée : en-tête Idempotency-Key ou X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Session d'examen inexistante", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Préinscription refusée (session close, dossier existant) ou modification concurrente", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Clé d'idempotence déjà utilisée pour une autre ressource", body = Problem, content_type = "application/problem+json")
     ))]
 async fn pre_register(
     State(state): State<AppState>,
@@ -146,18 +175,8 @@ async fn pre_register(
     let candidate_id = caller.require_candidate()?;
     let session_id = parse_session(&session_id)?;
     let command_id = command_id(key.as_deref(), &format!("pre-register:{session_id}:{candidate_id}"));
-    // The dossier and its code derive from the command, so a retry finds the same ones.
-    let mut dossier_id = DossierId::from_uuid(Uuid::new_v5(&command_id, b"dossier"));
-    let mut user_code = user_code_for(dossier_id);
-    while let Some(existing) = queries::dossier_by_user_code(&state.db, user_code.as_str()).await? {
-        if existing.dossier_id == dossier_id.as_uuid() {
-            break;
-        }
-        dossier_id = DossierId::from_uuid(Uuid::new_v4());
-        user_code = user_code_for(dossier_id);
-    }
-    let command = DossierCommand::PreRegister { dossier_id, session_id, candidate_id, user_code: user_code.clone() };
-    let outcome = execute_dossier(&state, &caller, dossier_id, command, None, command_id).await?;
+    let registered = service::pre_register(&state, &caller, session_id, candidate_id, command_id).await?;
+    let (outcome, user_code) = (registered.outcome, registered.user_code);
     let body = PreRegistration {
         dossier_id: outcome.id,
         user_code: user_code.to_string(),
@@ -175,7 +194,7 @@ async fn pre_register(
 
 #[derive(Deserialize, IntoParams)]
 pub struct Paging {
-    /// From 1.
+    /// From 1 to 1 000 000; 1 by default.
     pub page: Option<i64>,
     /// From 1 to 200; 50 by default.
     pub per_page: Option<i64>,
@@ -183,13 +202,21 @@ pub struct Paging {
 
 /// A work queue of the exam office: `to_transfer`, `to_review`, `incomplete`, `complete`,
 /// `rejected`, `lapsed`, `awaiting_deposit` or `withdrawn`; oldest pre-registration first.
+///
+/// Appelants : service concours, administrateur, auditeur (un candidat reçoit 403).
 #[utoipa::path(get, path = "/api/sessions/{session_id}/queues/{queue}", tag = "sessions",
-    params(("session_id" = Uuid, Path, description = "La session"), ("queue" = String, Path, description = "La file"), Paging),
+    params(
+        ("session_id" = Uuid, Path, description = "La session"),
+        ("queue" = String, Path, description = "La file"),
+        Paging
+    ),
     security(("identite" = [])),
     responses(
         (status = 200, body = QueuePage),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "Paramètre page ou per_page hors limites, ou en-tête X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Session d'examen ou file de travail inexistante", body = Problem, content_type = "application/problem+json")
     ))]
 async fn queue(
     State(state): State<AppState>,
@@ -201,6 +228,16 @@ async fn queue(
     let Query(paging) = paging.map_err(|_| {
         ApiError::BadRequest("Les paramètres page et per_page doivent être des nombres entiers.".to_owned())
     })?;
+    let page = paging.page.unwrap_or(1);
+    if !(1..=queries::MAX_PAGE).contains(&page) {
+        return Err(ApiError::BadRequest("La page doit être un nombre entre 1 et 1 000 000.".to_owned()));
+    }
+    let per_page = paging.per_page.unwrap_or(50);
+    if !(1..=queries::MAX_PER_PAGE).contains(&per_page) {
+        return Err(ApiError::BadRequest(
+            "Le nombre de dossiers par page (per_page) doit être un nombre entre 1 et 200.".to_owned(),
+        ));
+    }
     let session = session_id_of(&session_id)?;
     let queue = Queue::parse(&queue).ok_or_else(|| {
         let known: Vec<&str> = Queue::ALL.iter().map(|q| q.code()).collect();
@@ -209,19 +246,21 @@ async fn queue(
     if queries::session(&state.db, session).await?.is_none() {
         return Err(ApiError::NotFound("Cette session d'examen n'existe pas.".to_owned()));
     }
-    let page =
-        queries::queue(&state.db, session, queue, paging.page.unwrap_or(1), paging.per_page.unwrap_or(50)).await?;
-    Ok(Json(page))
+    Ok(Json(queries::queue(&state.db, session, queue, page, per_page).await?))
 }
 
 /// Counts of the session's dossiers by state, deposit channel and kind of rejection.
+///
+/// Appelants : service concours, administrateur, auditeur (un candidat reçoit 403).
 #[utoipa::path(get, path = "/api/sessions/{session_id}/statistics", tag = "sessions",
     params(("session_id" = Uuid, Path, description = "La session")),
     security(("identite" = [])),
     responses(
         (status = 200, body = Statistics),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "Requête mal formée : en-tête X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action interdite à cet appelant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Session d'examen inexistante", body = Problem, content_type = "application/problem+json")
     ))]
 async fn statistics(
     State(state): State<AppState>,

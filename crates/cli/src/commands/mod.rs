@@ -7,4 +7,5 @@ pub mod migrate;
 pub mod replay;
 pub mod seal;
 pub mod serve;
+pub mod user;
 pub mod verify;

@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use cachet_api::mail::MailSettings;
 use cachet_api::{demo, App, Settings};
 use tokio::net::TcpListener;
 
@@ -31,6 +32,40 @@ pub struct Opts {
     /// Taille maximale d'une pièce déposée, en Mio.
     #[arg(long, env = "CACHET_MAX_UPLOAD_MIB", default_value_t = 10)]
     pub max_upload_mib: u64,
+
+    /// Stockage des pièces : file:///chemin ou s3://seau/préfixe (identifiants AWS_* de l'environnement) ; par défaut le dossier files/ du dossier de données.
+    #[arg(long, env = "CACHET_FILES_URL")]
+    pub files_url: Option<String>,
+
+    /// Adresse publique du service, pour les liens des courriels (p. ex. https://concours.cdg61.fr) ;
+    /// en https, les cookies de session sont marqués Secure. Par défaut : http://<adresse d'écoute>.
+    #[arg(long, env = "CACHET_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Serveur SMTP d'envoi des courriels ; sans lui, chaque courriel est écrit dans le dossier
+    /// outbox/ du dossier de données.
+    #[arg(long, env = "CACHET_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// Port du serveur SMTP.
+    #[arg(long, env = "CACHET_SMTP_PORT", default_value_t = 587)]
+    pub smtp_port: u16,
+
+    /// Identifiant SMTP (le mot de passe se donne par CACHET_SMTP_PASSWORD).
+    #[arg(long, env = "CACHET_SMTP_USER")]
+    pub smtp_user: Option<String>,
+
+    /// Mot de passe SMTP (de préférence par la variable d'environnement).
+    #[arg(long, env = "CACHET_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// SMTP en clair, sans STARTTLS (relais local ou réseau de confiance uniquement).
+    #[arg(long, env = "CACHET_SMTP_PLAIN")]
+    pub smtp_plain: bool,
+
+    /// Expéditeur des courriels.
+    #[arg(long, env = "CACHET_MAIL_FROM", default_value = "Cachet – service concours <concours@cachet.invalid>")]
+    pub mail_from: String,
 }
 
 async fn shutdown_signal() {
@@ -60,11 +95,29 @@ pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
     let mut settings = Settings::new(database, opts.database.data_dir.join("files"));
     settings.dev_identity = opts.dev_identity || opts.demo;
     settings.max_upload_bytes = opts.max_upload_mib.saturating_mul(1024 * 1024);
+    settings.files_url = opts.files_url.clone();
+    settings.public_url = opts.public_url.clone().unwrap_or_else(|| format!("http://{}", opts.listen));
+    settings.secure_cookies = settings.public_url.starts_with("https://");
+    settings.mail_from = opts.mail_from.clone();
+    if let Some(host) = &opts.smtp_host {
+        settings.mail = MailSettings::Smtp {
+            host: host.clone(),
+            port: opts.smtp_port,
+            username: opts.smtp_user.clone(),
+            password: opts.smtp_password.clone(),
+            tls: !opts.smtp_plain,
+        };
+    } else {
+        settings.mail = MailSettings::Outbox(opts.database.data_dir.join("outbox"));
+    }
     let app = App::build(settings).await.context("failed to start the service")?;
+    let mailer_description = app.state().mailer.describe();
 
     if opts.demo {
         let state = app.state();
         let summary = demo::load(&*state.store, &state.files).await.context("failed to load the demo data")?;
+        demo::load_accounts(&state.db, &summary).await.context("failed to load the demo accounts")?;
+        let open_session = demo::load_open_session(&*state.store).await.context("failed to load the demo data")?;
         println!(
             "Démonstration {} : session {} (examen professionnel d'adjoint technique territorial principal de 2e classe, date limite le 06/07/2023).",
             if summary.loaded_now { "chargée" } else { "déjà présente" },
@@ -77,11 +130,19 @@ pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
         let mut last = "";
         for (n, id, label) in &summary.dossiers {
             if *label != last {
-                println!("  dossier {n:>2} {id}  {label}  (candidat : candidate:{})", demo::candidate_id(*n));
+                println!(
+                    "  dossier {n:>2} {id}  code {}  {label}  (candidat : candidate:{})",
+                    cachet_api::service::user_code_for(*id),
+                    demo::candidate_id(*n)
+                );
                 last = label;
             }
         }
         println!("  identités de démonstration : en-tête X-Cachet-Actor: staff:agent, admin:admin, auditor:audit ou candidate:<uuid>");
+        println!(
+            "  espace sécurisé candidat : un code ci-dessus et le mot de passe « {} » ; session ouverte aux préinscriptions : {open_session}",
+            demo::DEMO_PASSWORD
+        );
     }
 
     let listener =
@@ -89,6 +150,8 @@ pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
     let address = listener.local_addr().context("failed to read the listening address")?;
     println!("Cachet écoute sur http://{address} ({})", opts.database.describe());
     println!("  documentation de l'API : http://{address}/api/openapi.json");
+    println!("  pages : http://{address}/ (candidats) et http://{address}/bureau (service concours)");
+    println!("  courriels : {}", mailer_description);
     app.serve(listener, shutdown_signal()).await.context("the server failed")?;
     println!("Cachet arrêté.");
     Ok(ExitCode::SUCCESS)

@@ -140,6 +140,7 @@ pub fn config_with_deadline(deposit_deadline: NaiveDate) -> SessionConfig {
             },
         ],
         convocation_lead_days: 15,
+        questions: Vec::new(),
     }
 }
 

@@ -1,0 +1,320 @@
+//! The server under test, with an SMTP sink for its mails, and a cookie-keeping HTTP client that
+//! reads forms the way a browser without JavaScript would.
+
+use std::time::Duration;
+
+use cachet_api::mail::MailSettings;
+use cachet_api::{App, AppState, Database, Settings};
+use cachet_domain::demo::source_session;
+use cachet_domain::session::SessionConfig;
+use chrono::{NaiveDate, Utc};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::smtp::SmtpSink;
+use crate::support::pg::PgTestDb;
+
+pub const PASSWORD: &str = "motdepasse-solide-2024";
+pub const MAX_UPLOAD_BYTES: u64 = 256 * 1024;
+
+pub enum Backend {
+    Sqlite,
+    Postgres(Box<PgTestDb>),
+}
+
+impl Backend {
+    pub async fn sqlite() -> Option<Self> {
+        Some(Backend::Sqlite)
+    }
+
+    pub async fn postgres() -> Option<Self> {
+        PgTestDb::create().await.map(|db| Backend::Postgres(Box::new(db)))
+    }
+}
+
+pub struct WebApp {
+    pub base: String,
+    pub state: AppState,
+    pub smtp: SmtpSink,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    pg: Option<PgTestDb>,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn today() -> NaiveDate {
+    cachet_domain::time::paris_date(Utc::now())
+}
+
+pub fn days_from_today(days: i64) -> NaiveDate {
+    today() + chrono::Duration::days(days)
+}
+
+impl WebApp {
+    pub async fn start(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let (database, pg) = match backend {
+            Backend::Sqlite => (Database::Sqlite(dir.path().join("cachet.sqlite")), None),
+            Backend::Postgres(db) => (Database::Postgres(db.url.clone()), Some(*db)),
+        };
+        let smtp = SmtpSink::start().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+        let base = format!("http://{}", listener.local_addr().expect("bound address"));
+        let settings = Settings {
+            dev_identity: true,
+            max_upload_bytes: MAX_UPLOAD_BYTES,
+            public_url: base.clone(),
+            mail: MailSettings::Smtp {
+                host: "127.0.0.1".to_owned(),
+                port: smtp.port,
+                username: None,
+                password: None,
+                tls: false,
+            },
+            ..Settings::new(database, dir.path().join("files"))
+        };
+        let app = App::build(settings).await.expect("the application starts");
+        let state = app.state().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        Self { base, state, smtp, stop: Some(stop), server: Some(server), pg, dir }
+    }
+
+    pub async fn finish(mut self) {
+        let head = self.state.store.head().await.expect("store head").position;
+        assert!(self.state.runner.wait_for(head, Duration::from_secs(10)).await, "the read models caught up");
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server stops cleanly");
+        }
+        let pg = self.pg.take();
+        drop(self);
+        if let Some(pg) = pg {
+            pg.drop_db().await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Opens a session through the admin API, and waits until its pages show it.
+    pub async fn open_session(&self, config: &SessionConfig) -> Uuid {
+        let reply = reqwest::Client::new()
+            .post(self.url("/api/sessions"))
+            .header("x-cachet-actor", "admin:admin")
+            .json(config)
+            .send()
+            .await
+            .expect("open a session");
+        assert_eq!(reply.status(), 201, "the session opens");
+        let body: Value = reply.json().await.expect("JSON");
+        Uuid::parse_str(body["id"].as_str().expect("an id")).expect("a UUID")
+    }
+
+    /// The source document's session, with a deadline some days from today.
+    pub async fn session_until(&self, deadline: NaiveDate) -> Uuid {
+        self.open_session(&SessionConfig { deposit_deadline: deadline, ..source_session() }).await
+    }
+
+    /// A client with its own cookies, like a second browser.
+    pub fn client(&self) -> WebClient {
+        WebClient {
+            base: self.base.clone(),
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::limited(5))
+                .build()
+                .expect("HTTP client"),
+        }
+    }
+
+    /// Pre-registers a candidate through the pages, returning the signed-in client, the dossier
+    /// and the code utilisateur.
+    pub async fn pre_registered_candidate(&self, session: Uuid, name: &str) -> (WebClient, Uuid, String) {
+        let client = self.client();
+        let form = client.get(&format!("/sessions/{session}/preinscription")).await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        let reply = client
+            .post_form(
+                &format!("/sessions/{session}/preinscription"),
+                &form,
+                &[
+                    ("nom", name),
+                    ("prenom", "Camille"),
+                    ("date_naissance", "1985-03-14"),
+                    ("adresse", "12 rue des Lilas, 61000 Alençon"),
+                    ("courriel", &format!("{}@exemple.fr", name.to_lowercase())),
+                    ("telephone", "02 33 80 48 00"),
+                    ("q_grade", "Adjoint technique territorial"),
+                    ("q_employeur", "Commune d'Alençon"),
+                    ("mot_de_passe", PASSWORD),
+                    ("confirmation", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let dossier = reply.path.strip_prefix("/dossiers/").expect("landed on the dossier").to_owned();
+        let code = reply.between("Votre code utilisateur est ", " : notez-le").expect("the code is shown");
+        (client, Uuid::parse_str(&dossier).expect("a dossier id"), code)
+    }
+}
+
+/// What a page answered.
+#[derive(Debug)]
+pub struct PageReply {
+    pub status: u16,
+    /// The path after redirections.
+    pub path: String,
+    pub body: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl PageReply {
+    /// The CSRF token of the page's forms.
+    pub fn csrf(&self) -> String {
+        self.between("name=\"csrf\" value=\"", "\"").expect("a CSRF token in the page")
+    }
+
+    /// The first text between two markers, looked for in the page's text (tags removed), then
+    /// in its HTML (for attributes).
+    pub fn between(&self, start: &str, end: &str) -> Option<String> {
+        fn cut(text: &str, start: &str, end: &str) -> Option<String> {
+            let from = text.find(start)? + start.len();
+            let to = text[from..].find(end)? + from;
+            Some(text[from..to].trim().to_owned())
+        }
+        cut(&plain(&self.body), start, end).or_else(|| cut(&self.body, start, end))
+    }
+
+    /// The page as text: tags removed, entities decoded, spaces collapsed.
+    pub fn text(&self) -> String {
+        plain(&self.body)
+    }
+}
+
+/// Removes tags and decodes the entities maud writes.
+pub fn plain(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let decoded = out
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A browser without JavaScript: it keeps its cookies and posts forms with their CSRF token.
+pub struct WebClient {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl WebClient {
+    async fn reply(response: reqwest::Response) -> PageReply {
+        let status = response.status().as_u16();
+        let path = response.url().path().to_owned();
+        let headers = response.headers().clone();
+        let body = response.text().await.expect("the body");
+        PageReply { status, path, body, headers }
+    }
+
+    pub async fn get(&self, path: &str) -> PageReply {
+        Self::reply(self.http.get(format!("{}{path}", self.base)).send().await.expect("GET")).await
+    }
+
+    pub async fn get_bytes(&self, path: &str) -> (u16, Vec<u8>, reqwest::header::HeaderMap) {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, response.bytes().await.expect("the body").to_vec(), headers)
+    }
+
+    /// Posts a form with the CSRF token of the page it came from.
+    pub async fn post_form(&self, path: &str, from: &PageReply, fields: &[(&str, &str)]) -> PageReply {
+        let token = from.csrf();
+        let mut all: Vec<(String, String)> = vec![("csrf".to_owned(), token)];
+        if let Some(nonce) = from.between("name=\"jeton\" value=\"", "\"") {
+            all.push(("jeton".to_owned(), nonce));
+        }
+        all.extend(fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        self.post_raw(path, &all).await
+    }
+
+    /// Posts exactly these fields (no token added).
+    pub async fn post_raw(&self, path: &str, fields: &[(String, String)]) -> PageReply {
+        Self::reply(self.http.post(format!("{}{path}", self.base)).form(fields).send().await.expect("POST")).await
+    }
+
+    /// Uploads a file to a piece through the pieces page's form.
+    pub async fn upload(&self, dossier: Uuid, piece: &str, filename: &str, bytes: Vec<u8>) -> PageReply {
+        let page = self.get(&format!("/dossiers/{dossier}/pieces")).await;
+        self.upload_with_token(dossier, piece, filename, bytes, &page.csrf()).await
+    }
+
+    pub async fn upload_with_token(
+        &self,
+        dossier: Uuid,
+        piece: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+        token: &str,
+    ) -> PageReply {
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", token.to_owned())
+            .part("fichier", reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned()));
+        let response = self
+            .http
+            .post(format!("{}/dossiers/{dossier}/pieces/{piece}", self.base))
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        Self::reply(response).await
+    }
+
+    /// Signs in with a code utilisateur and a password.
+    pub async fn login(&self, code: &str, password: &str) -> PageReply {
+        let page = self.get("/connexion").await;
+        self.post_form("/connexion", &page, &[("code", code), ("mot_de_passe", password)]).await
+    }
+}
+
+/// A small valid PDF.
+pub fn pdf(text: &str) -> Vec<u8> {
+    format!("%PDF-1.4\n% {text}\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n").into_bytes()
+}
+
+/// The text of a PDF, by poppler's pdftotext.
+pub fn pdf_text(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("document.pdf");
+    std::fs::write(&path, bytes).expect("write the PDF");
+    let output = std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed");
+    assert!(output.status.success(), "pdftotext reads the document");
+    String::from_utf8(output.stdout).expect("UTF-8 text")
+}
