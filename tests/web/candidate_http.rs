@@ -177,6 +177,31 @@ pub async fn hostile_uploads_are_refused_and_nothing_is_stored(app: &WebApp) {
     assert!(row.contains(">script_.pdf</a>"), "{row}");
 }
 
+pub async fn a_piece_is_replaced_or_removed_until_closure(app: &WebApp) {
+    let session = app.session_until(days_from_today(20)).await;
+    let (client, dossier, _) = app.pre_registered_candidate(session, "Garnier").await;
+    let row = |page: &crate::harness::PageReply| page.between("id=\"piece-etat-services\"", "</tr>").expect("the row");
+    let first = client.upload(dossier, "etat-services", "premier.pdf", pdf("premier")).await;
+    assert!(row(&first).contains(">premier.pdf</a>"));
+    let second = client.upload(dossier, "etat-services", "second.pdf", pdf("second")).await;
+    assert!(row(&second).contains(">second.pdf</a>") && !row(&second).contains("premier.pdf"), "replaced");
+    let removed = client.post_form(&format!("/dossiers/{dossier}/pieces/etat-services/retrait"), &second, &[]).await;
+    assert_eq!(removed.status, 200);
+    assert!(removed.text().contains("Le fichier de la pièce « État des services établi par l'employeur » a été retiré."));
+    assert!(row(&removed).contains("Aucun fichier"));
+
+    client.upload(dossier, "etat-services", "services.pdf", pdf("services")).await;
+    client.upload(dossier, "dossier-preinscription", "dossier.pdf", pdf("dossier")).await;
+    let pieces = client.get(&format!("/dossiers/{dossier}/pieces")).await;
+    client.post_form(&format!("/dossiers/{dossier}/cloture"), &pieces, &[]).await;
+    // Once closed, the page offers no change, and a form kept open is refused.
+    let after = client.get(&format!("/dossiers/{dossier}/pieces")).await;
+    assert!(!after.body.contains("Ajouter le fichier") && !after.body.contains("Retirer le fichier"));
+    let late = client.post_form(&format!("/dossiers/{dossier}/pieces/etat-services/retrait"), &pieces, &[]).await;
+    assert_eq!(late.status, 409, "{}", late.text());
+    assert!(row(&late).contains("services.pdf"), "the piece is still there");
+}
+
 pub async fn another_candidates_dossier_answers_404_everywhere(app: &WebApp) {
     let session = app.session_until(days_from_today(20)).await;
     let (owner, dossier, _) = app.pre_registered_candidate(session, "Girard").await;
@@ -346,6 +371,7 @@ web_tests!(
     a_pre_registration_sent_twice_registers_once,
     login_failures_are_throttled_without_telling_whether_a_code_exists,
     hostile_uploads_are_refused_and_nothing_is_stored,
+    a_piece_is_replaced_or_removed_until_closure,
     another_candidates_dossier_answers_404_everywhere,
     the_status_page_shows_the_missing_pieces_and_the_rejection,
     closing_after_midnight_on_the_deadline_day_is_refused,
