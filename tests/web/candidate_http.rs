@@ -187,7 +187,9 @@ pub async fn a_piece_is_replaced_or_removed_until_closure(app: &WebApp) {
     assert!(row(&second).contains(">second.pdf</a>") && !row(&second).contains("premier.pdf"), "replaced");
     let removed = client.post_form(&format!("/dossiers/{dossier}/pieces/etat-services/retrait"), &second, &[]).await;
     assert_eq!(removed.status, 200);
-    assert!(removed.text().contains("Le fichier de la pièce « État des services établi par l'employeur » a été retiré."));
+    assert!(removed
+        .text()
+        .contains("Le fichier de la pièce « État des services établi par l'employeur » a été retiré."));
     assert!(row(&removed).contains("Aucun fichier"));
 
     client.upload(dossier, "etat-services", "services.pdf", pdf("services")).await;

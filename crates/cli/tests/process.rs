@@ -425,7 +425,18 @@ async fn an_office_account_added_by_the_cli_signs_in_and_an_auditor_reads_a_hist
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let mut add = Command::new(CACHET)
-        .args(["user", "add", "audit", "--role", "auditor", "--name", "Inspection", "--password-stdin", "--data-dir", data])
+        .args([
+            "user",
+            "add",
+            "audit",
+            "--role",
+            "auditor",
+            "--name",
+            "Inspection",
+            "--password-stdin",
+            "--data-dir",
+            data,
+        ])
         .env_remove("CACHET_DATABASE_URL")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -439,7 +450,8 @@ async fn an_office_account_added_by_the_cli_signs_in_and_an_auditor_reads_a_hist
     let (code, text) = cachet(&["user", "add", "agent", "--role", "staff", "--generate-password", "--data-dir", data]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("Mot de passe généré (affiché une seule fois) : "), "{text}");
-    let (code, text) = cachet(&["user", "add", "bad name!", "--role", "staff", "--generate-password", "--data-dir", data]);
+    let (code, text) =
+        cachet(&["user", "add", "bad name!", "--role", "staff", "--generate-password", "--data-dir", data]);
     assert_eq!(code, 1);
     assert!(text.contains("Le nom de compte ne peut contenir que des lettres"), "{text}");
 
