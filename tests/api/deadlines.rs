@@ -4,7 +4,7 @@
 use cachet_domain::time::{format_date, format_instant};
 use chrono::{Duration, Utc};
 
-use crate::harness::{candidate, days_from_today, last_weekday, paris, TestApp};
+use crate::harness::{candidate, days_from_today, last_weekday, paris, Caller, TestApp};
 
 const LATE: &str = "Votre dossier a été rejeté car il a été déposé ou posté hors délai : ";
 
@@ -219,7 +219,40 @@ pub async fn an_extended_deadline_makes_a_previously_late_postmark_on_time(app: 
     assert_eq!(app.status(late).await.status, "rejected", "a decision already taken stays taken");
 }
 
+pub async fn closing_the_deposits_lapses_every_dossier_never_deposited_once_and_only_once(app: &TestApp) {
+    let (session, first, _) = closed_session_with_a_dossier(app).await;
+    let second = app.pre_registered_on(session, candidate(), paris(days_from_today(-9), 11, 0)).await;
+    let posted = app.pre_registered_on(session, candidate(), paris(days_from_today(-8), 12, 0)).await;
+    app.record_postal_receipt(posted, days_from_today(-4), days_from_today(-2)).await.done();
+
+    let path = format!("/api/sessions/{session}/deposit-closure");
+    let auditor = app.post_empty(&path, Caller::Auditor).await.problem(403);
+    assert_eq!(auditor.detail, "Les auditeurs ont un accès en lecture seule : cette action leur est interdite.");
+    let reply: serde_json::Value = app.post_empty(&path, Caller::Staff).await.ok();
+    assert_eq!(reply["lapsed"], 2);
+    for dossier in [first, second] {
+        assert_eq!(app.status(dossier).await.status, "lapsed");
+    }
+    assert_eq!(app.status(posted).await.status, "deposited");
+    // Twice is safe: nothing more happens.
+    let again: serde_json::Value = app.post_empty(&path, Caller::Staff).await.ok();
+    assert_eq!(again["lapsed"], 0);
+    assert_eq!(app.stream_length(first).await, 2);
+
+    // Before the deadline it is refused, and says until when.
+    let open = app.session_until(days_from_today(5)).await;
+    let early = app.post_empty(&format!("/api/sessions/{open}/deposit-closure"), Caller::Staff).await.problem(409);
+    assert_eq!(
+        early.detail,
+        format!(
+            "Les dossiers sans dépôt ne peuvent être déclarés non parvenus qu'après la date limite du {} (minuit, heure de Paris).",
+            format_date(days_from_today(5))
+        )
+    );
+}
+
 crate::api_tests!(
+    closing_the_deposits_lapses_every_dossier_never_deposited_once_and_only_once,
     a_postmark_on_the_deadline_day_is_on_time_whatever_the_arrival,
     a_postmark_the_day_after_the_deadline_is_rejected_as_late,
     a_transmission_incident_is_rejected_even_on_time,

@@ -195,3 +195,61 @@ pub async fn pre_register(
     let outcome = execute_dossier(state, caller, dossier_id, command, None, command_id).await?;
     Ok(Registered { dossier_id: DossierId::from_uuid(outcome.id), user_code, outcome })
 }
+
+/// What closing a session's deposits did.
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct ClosedDeposits {
+    /// Dossiers declared *non parvenus* now.
+    pub lapsed: u64,
+}
+
+/// After the deadline, declares every pre-registered dossier of a session with no deposit
+/// *non parvenu* (lapsed). Safe to run twice, or in two processes at once: each dossier's lapse
+/// has a command id derived from the dossier, and a lapsed dossier is no longer in the queue.
+pub async fn close_deposits(
+    state: &AppState,
+    caller: &Caller,
+    session_id: SessionId,
+) -> Result<ClosedDeposits, ApiError> {
+    use cachet_projections::queries::{queue, session, Queue};
+    let summary = session(&state.db, session_id.as_uuid())
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Cette session d'examen n'existe pas.".to_owned()))?;
+    let deadline = chrono::NaiveDate::parse_from_str(&summary.deadline, "%Y-%m-%d")
+        .map_err(|e| ApiError::internal("read a session's deadline", e))?;
+    if Utc::now() < cachet_domain::time::end_of_paris_day(deadline) {
+        return Err(ApiError::Conflict(format!(
+            "Les dossiers sans dépôt ne peuvent être déclarés non parvenus qu'après la date limite du {} \
+             (minuit, heure de Paris).",
+            cachet_domain::time::format_date(deadline)
+        )));
+    }
+    let mut report = ClosedDeposits::default();
+    let mut page = 1;
+    loop {
+        let awaiting = queue(&state.db, session_id.as_uuid(), Queue::AwaitingDeposit, page, 200).await?;
+        if awaiting.items.is_empty() {
+            return Ok(report);
+        }
+        let mut moved = 0;
+        for dossier in awaiting.items {
+            let command_id = Uuid::new_v5(&dossier.dossier_id, b"close-deposits");
+            let id = DossierId::from_uuid(dossier.dossier_id);
+            match execute_dossier(state, caller, id, DossierCommand::Lapse, None, command_id).await {
+                Ok(outcome) => {
+                    moved += 1;
+                    if !outcome.replayed {
+                        report.lapsed += 1;
+                    }
+                }
+                // Deposited meanwhile (a postal receipt recorded while this ran): not lapsed.
+                Err(ApiError::Conflict(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        // Lapsed dossiers leave the queue; only skipped ones keep their place.
+        if moved == 0 {
+            page += 1;
+        }
+    }
+}

@@ -37,6 +37,8 @@ enum Command {
     Verify(commands::verify::Opts),
     /// Comptes du service concours (agents, auditeurs, administrateurs).
     User(commands::user::Opts),
+    /// Opérations sur une session d'examen (clôture des dépôts).
+    Session(commands::session::Opts),
 }
 
 #[tokio::main]
@@ -56,6 +58,7 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(opts) => commands::migrate::run(opts).await,
         Command::Verify(opts) => commands::verify::run(opts).await,
         Command::User(opts) => commands::user::run(opts).await,
+        Command::Session(opts) => commands::session::run(opts).await,
     };
     match result {
         Ok(code) => code,

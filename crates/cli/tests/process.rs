@@ -517,3 +517,21 @@ async fn an_office_account_added_by_the_cli_signs_in_and_an_auditor_reads_a_hist
     let (code, _) = server.stop();
     assert_eq!(code, 0);
 }
+
+#[tokio::test]
+async fn closing_the_demo_deposits_lapses_the_dossiers_never_deposited_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    Server::start(&["--demo", "--data-dir", data]).stop();
+    let session = cachet_api::demo::session_id().to_string();
+    let close = ["session", "close-deposits", "--session", &session, "--as", "agent", "--data-dir", data];
+    let (code, text) = cachet(&close);
+    assert_eq!(code, 1);
+    assert!(text.contains("le compte « agent » n'existe pas"), "{text}");
+    let (code, text) = cachet(&["user", "add", "agent", "--role", "staff", "--generate-password", "--data-dir", data]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = cachet(&close);
+    assert_eq!((code, text.trim()), (0, "5 dossier(s) déclaré(s) non parvenu(s)."));
+    let (code, text) = cachet(&close);
+    assert_eq!((code, text.trim()), (0, "0 dossier(s) déclaré(s) non parvenu(s)."));
+}

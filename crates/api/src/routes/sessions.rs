@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_session))
         .routes(routes!(extend_deadline))
         .routes(routes!(pre_register))
+        .routes(routes!(close_deposits))
         .routes(routes!(queue))
         .routes(routes!(statistics))
 }
@@ -273,4 +274,29 @@ async fn statistics(
         return Err(ApiError::NotFound("Cette session d'examen n'existe pas.".to_owned()));
     }
     Ok(Json(queries::statistics(&state.db, session).await?))
+}
+
+/// After the deadline, declares every pre-registered dossier with no deposit *non parvenu*.
+/// Idempotent: running it again lapses nothing more.
+///
+/// Appelants : service concours, administrateur.
+#[utoipa::path(post, path = "/api/sessions/{session_id}/deposit-closure", tag = "sessions",
+    params(("session_id" = Uuid, Path, description = "La session")),
+    security(("identite" = [])),
+    responses(
+        (status = 200, description = "Les dossiers sans dépôt sont déclarés non parvenus", body = service::ClosedDeposits),
+        (status = 400, description = "Identifiant ou en-tête invalide", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Action réservée au service concours", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Session inexistante", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "La date limite n'est pas encore passée", body = Problem, content_type = "application/problem+json")
+    ))]
+async fn close_deposits(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(session_id): Path<String>,
+) -> Result<Json<service::ClosedDeposits>, ApiError> {
+    caller.require_office()?;
+    let session_id = parse_session(&session_id)?;
+    Ok(Json(service::close_deposits(&state, &caller, session_id).await?))
 }

@@ -7,5 +7,6 @@ pub mod migrate;
 pub mod replay;
 pub mod seal;
 pub mod serve;
+pub mod session;
 pub mod user;
 pub mod verify;
