@@ -82,28 +82,30 @@ fn header(w: &mut Writer, organiser: &str, session_title: &str, title: &str) {
     w.space(10.0);
 }
 
+/// The dossier de pré-inscription: who the candidate is, the pieces to join (the red-dot one
+/// first among equals), the deadline and a box to date and sign. Long lists run onto further pages.
 pub fn pre_registration_form(doc: &PreRegistrationForm) -> Vec<u8> {
-    let mut w = Writer::new();
-    header(&mut w, &doc.organiser, &doc.session_title, "Dossier de pré-inscription");
+    let title = "Dossier de pré-inscription";
+    let mut w = Writer::new(title, &format!("{title} – code utilisateur {}", doc.user_code));
+    header(&mut w, &doc.organiser, &doc.session_title, title);
     w.paragraph(&format!("Code utilisateur : {}", doc.user_code), Style::Bold);
     w.paragraph(&format!("Dossier n° {}", doc.dossier_number), Style::Normal);
     w.paragraph(&format!("Préinscription enregistrée {}", doc.registered_at), Style::Normal);
     w.space(6.0);
     w.paragraph(
-        "La préinscription ne vaut pas inscription : ce dossier, imprimé, daté et signé, doit être déposé avec les \
-         pièces demandées.",
+        "Nous vous rappelons que la préinscription sur Internet ne constitue pas une inscription définitive : \
+         l'inscription n'est validée qu'au dépôt de ce dossier complet, imprimé, daté et signé, accompagné des pièces \
+         demandées.",
         Style::Normal,
     );
-    w.space(10.0);
-    w.paragraph("Candidat", Style::Heading);
+    w.heading("Candidat");
     for field in &doc.candidate {
         w.paragraph(&format!("{} : {}", field.label, field.value), Style::Normal);
     }
-    w.space(10.0);
-    w.paragraph("Pièces à joindre", Style::Heading);
+    w.heading("Pièces à joindre");
     for piece in &doc.pieces {
         if piece.registration_form {
-            w.red_dot_paragraph(&format!(
+            w.red_dot(&format!(
                 "{} (pastille rouge : à joindre obligatoirement pour clôturer l'inscription)",
                 piece.label
             ));
@@ -123,44 +125,51 @@ pub fn pre_registration_form(doc: &PreRegistrationForm) -> Vec<u8> {
         Style::Bold,
     );
     w.paragraph(
-        "Aucun dossier photocopié, converti dans un autre format et modifié, transmis par télécopie ou par \
-         messagerie électronique ne sera accepté.",
+        "Aucun dossier photocopié, converti dans un autre format et modifié, transmis par télécopie ou messagerie \
+         électronique ne sera accepté. Les captures d'écran seront également rejetées.",
         Style::Normal,
     );
     w.space(14.0);
-    w.signature_box(&["Fait à …………………………………, le ……………………", "Signature du candidat"]);
+    w.signature_box(&["Fait à …………………………………………, le ……………………………", "Signature du candidat"]);
     w.finish()
 }
 
+/// The récépissé of an online closure: when the registration was closed and which file was
+/// deposited for each piece.
 pub fn deposit_receipt(doc: &DepositReceipt) -> Vec<u8> {
-    let mut w = Writer::new();
-    header(&mut w, &doc.organiser, &doc.session_title, "Récépissé de dépôt");
+    let title = "Récépissé de dépôt";
+    let mut w = Writer::new(title, &format!("{title} – dossier n° {}", doc.dossier_number));
+    header(&mut w, &doc.organiser, &doc.session_title, title);
     w.paragraph(&format!("Candidat : {}", doc.candidate_name), Style::Normal);
     w.paragraph(&format!("Code utilisateur : {}", doc.user_code), Style::Normal);
     w.paragraph(&format!("Dossier n° {}", doc.dossier_number), Style::Normal);
     w.space(8.0);
     w.paragraph(&format!("Inscription clôturée {}.", doc.closed_at), Style::Bold);
-    w.space(8.0);
-    w.paragraph("Pièces déposées", Style::Heading);
+    w.heading("Pièces déposées");
+    if doc.pieces.is_empty() {
+        w.paragraph("Aucune pièce.", Style::Normal);
+    }
     for piece in &doc.pieces {
         w.bullet(&format!("{} : {}", piece.label, piece.value));
     }
     w.space(10.0);
     w.paragraph(
-        "Votre dossier reste « en attente » dans votre espace sécurisé jusqu'à son transfert par le service \
-         concours, qui l'instruira ensuite. Conservez ce récépissé.",
+        "Tant que votre dossier n'a pas été transféré dans le logiciel par le service concours, votre espace \
+         sécurisé candidat le présente « en attente ». Une fois transféré, il y figure comme reçu et en cours \
+         d'instruction. Conservez ce récépissé.",
         Style::Normal,
     );
     w.finish()
 }
 
+/// A convocation to one test: when, where, the access plan, and what to bring.
 pub fn convocation(doc: &Convocation) -> Vec<u8> {
-    let mut w = Writer::new();
-    header(&mut w, &doc.organiser, &doc.session_title, "Convocation");
+    let title = "Convocation";
+    let mut w = Writer::new(title, &format!("{title} – code utilisateur {}", doc.user_code));
+    header(&mut w, &doc.organiser, &doc.session_title, title);
     w.paragraph(&format!("Candidat : {}", doc.candidate_name), Style::Normal);
     w.paragraph(&format!("Code utilisateur : {}", doc.user_code), Style::Normal);
-    w.space(8.0);
-    w.paragraph(&doc.test_label, Style::Heading);
+    w.heading(&doc.test_label);
     w.paragraph(&format!("Date et heure : {}", doc.date_time), Style::Bold);
     w.paragraph(&format!("Lieu : {}", doc.place), Style::Normal);
     w.paragraph(&format!("Adresse : {}", doc.address), Style::Normal);
