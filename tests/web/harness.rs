@@ -166,6 +166,72 @@ impl WebApp {
     }
 }
 
+impl WebApp {
+    /// An exam-office account with a password.
+    pub async fn staff_account(&self, account: &str, role: cachet_domain::event::StaffRole) {
+        let hash = cachet_api::accounts::hash_password(PASSWORD.to_owned()).await.expect("hash");
+        let staff = cachet_api::accounts::StaffAccount {
+            account: account.to_owned(),
+            role,
+            display_name: account.to_owned(),
+            password_hash: hash,
+        };
+        cachet_api::accounts::upsert_staff(&self.state.db, &staff, Utc::now()).await.expect("staff account");
+    }
+
+    /// A dossier pre-registered ten days ago (before a deadline that may since have passed),
+    /// with its candidate account; returns the dossier and its code utilisateur.
+    pub async fn registered_ten_days_ago(&self, session: Uuid, last_name: &str) -> (Uuid, String) {
+        use cachet_domain::dossier::DossierEvent;
+        use cachet_domain::event::Actor;
+        use cachet_domain::ids::{CandidateId, DossierId, SessionId};
+        use cachet_store::typed::{append_request, Metadata};
+        use chrono::TimeZone;
+        let candidate_id = CandidateId::from_uuid(Uuid::new_v4());
+        let dossier_id = DossierId::from_uuid(Uuid::new_v4());
+        let user_code = cachet_api::service::user_code_for(dossier_id);
+        let at = Utc.from_utc_datetime(&days_from_today(-10).and_hms_opt(9, 0, 0).expect("time"));
+        let event = DossierEvent::PreRegistered {
+            dossier_id,
+            session_id: SessionId::from_uuid(session),
+            candidate_id,
+            user_code: user_code.clone(),
+            registered_at: at,
+        };
+        let command_id = Uuid::new_v4();
+        let metadata = Metadata {
+            actor: Actor::Candidate { candidate_id },
+            command_id,
+            correlation_id: command_id,
+            causation_id: None,
+        };
+        let request =
+            append_request(dossier_id.as_uuid(), cachet_store::ExpectedVersion::Exact(0), &metadata, at, &[event]);
+        let outcome = self.state.store.append(request).await.expect("append");
+        let position = outcome.last_position.expect("a position");
+        assert!(self.state.runner.wait_for(position, Duration::from_secs(10)).await);
+        let account = cachet_api::accounts::CandidateAccount {
+            user_code: user_code.to_string(),
+            candidate_id: candidate_id.as_uuid(),
+            dossier_id: dossier_id.as_uuid(),
+            session_id: session,
+            identity: cachet_api::accounts::Identity {
+                last_name: last_name.to_owned(),
+                first_name: "Dominique".to_owned(),
+                birth_date: NaiveDate::from_ymd_opt(1980, 5, 6).expect("date"),
+                address: "1 rue de la Poste, 61000 Alençon".to_owned(),
+                email: format!("{}@exemple.fr", last_name.to_lowercase()),
+                phone: "0233000000".to_owned(),
+                answers: Default::default(),
+            },
+            password_hash: cachet_api::accounts::hash_password(PASSWORD.to_owned()).await.expect("hash"),
+            created_at: at,
+        };
+        cachet_api::accounts::create_candidate(&self.state.db, &account).await.expect("account");
+        (dossier_id.as_uuid(), user_code.to_string())
+    }
+}
+
 /// What a page answered.
 #[derive(Debug)]
 pub struct PageReply {

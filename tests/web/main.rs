@@ -40,3 +40,4 @@ mod browser;
 mod candidate_http;
 mod harness;
 mod journey;
+mod office;

@@ -1076,7 +1076,7 @@ async fn download(
     Ok(attachment(content_type, &name, bytes))
 }
 
-fn attachment(content_type: &str, filename: &str, bytes: Vec<u8>) -> Response {
+pub(crate) fn attachment(content_type: &str, filename: &str, bytes: Vec<u8>) -> Response {
     let ascii: String =
         filename.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
     (

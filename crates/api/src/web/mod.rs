@@ -8,6 +8,7 @@
 //! carries the session's CSRF token.
 
 pub mod candidate;
+pub mod desk;
 pub mod forms;
 pub mod layout;
 pub mod office;
@@ -29,6 +30,7 @@ pub fn router(max_upload_bytes: u64) -> Router<AppState> {
         .route("/static/cachet.css", get(layout::stylesheet))
         .merge(candidate::router(max_upload_bytes))
         .merge(office::router())
+        .merge(desk::router())
 }
 
 /// An error answered as a page.

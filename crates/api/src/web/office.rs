@@ -48,12 +48,13 @@ pub fn role_label(role: StaffRole) -> &'static str {
 }
 
 /// The signed-in office account, or the way to the office login.
-struct Office {
-    account: StaffAccount,
-    signed_in: Option<SignedIn>,
+pub(crate) struct Office {
+    pub(crate) account: StaffAccount,
+    pub(crate) signed_in: Option<SignedIn>,
+    pub(crate) csrf_token: String,
 }
 
-async fn office(state: &AppState, visitor: &Visitor, back: &str) -> Result<Office, Response> {
+pub(crate) async fn office(state: &AppState, visitor: &Visitor, back: &str) -> Result<Office, Response> {
     let Some(name) = visitor.staff() else {
         return Err(Redirect::to(&format!("/bureau/connexion?suite={back}")).into_response());
     };
@@ -67,7 +68,8 @@ async fn office(state: &AppState, visitor: &Visitor, back: &str) -> Result<Offic
         home: "/bureau".to_owned(),
         csrf_token: s.csrf_token.clone(),
     });
-    Ok(Office { account, signed_in })
+    let csrf_token = visitor.session.as_ref().map(|s| s.csrf_token.clone()).unwrap_or_default();
+    Ok(Office { account, signed_in, csrf_token })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,7 +180,7 @@ async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Result<Re
             h2 { "Sessions" }
             ul {
                 @for s in &sessions {
-                    li { strong { (s.title) } " – date limite le " (format_date(s.deadline)) " – "
+                    li { a href={ "/bureau/sessions/" (s.id) } { strong { (s.title) } } " – date limite le " (format_date(s.deadline)) " – "
                         a href={ "/bureau/sessions/" (s.id) "/statistiques" } { "statistiques" span.visually-hidden { " : " (s.title) } } }
                 }
             }
@@ -307,50 +309,101 @@ fn status_block(status: &DossierStatus) -> Markup {
     }
 }
 
+#[derive(Deserialize, Default)]
+struct DossierQuery {
+    fait: Option<String>,
+}
+
+fn done_label(action: &str) -> Option<&'static str> {
+    Some(match action {
+        "reception-postale" => "Réception postale enregistrée.",
+        "reception-accueil" => "Dépôt à l'accueil enregistré.",
+        "refus-de-forme" => "Refus enregistré.",
+        "transfert" => "Dossier transféré.",
+        "examen" => "Examen de la pièce enregistré.",
+        "conclusion" => "Instruction conclue.",
+        "piece-recue" => "Pièce reçue enregistrée.",
+        "rejet" => "Dossier rejeté.",
+        _ => return None,
+    })
+}
+
+async fn render_dossier(
+    state: &AppState,
+    office: &Office,
+    id: Uuid,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Result<Markup, WebError> {
+    let status = queries::dossier_status(&state.db, id).await?.ok_or(WebError::NotFound)?;
+    let history = dossier_history(&*state.store, DossierId::from_uuid(id)).await?.ok_or(WebError::NotFound)?;
+    let candidate = accounts::candidate_by_dossier(&state.db, id).await?;
+    let pieces = queries::dossier_pieces(&state.db, id).await?;
+    let may_act = crate::web::desk::may_act_account(&office.account);
+    Ok(html! {
+        @if let Some(notice) = notice { p.notice role="status" { (notice) } }
+        @if let Some(error) = error { div.error-summary role="alert" { p { "Action refusée : " (error) } } }
+        @if let Some(candidate) = &candidate {
+            p { strong { (candidate.identity.full_name()) } ", né(e) le " (format_date(candidate.identity.birth_date)) }
+            p { (candidate.identity.address) " – " (candidate.identity.email) " – " (candidate.identity.phone) }
+        }
+        (status_block(&status))
+        p { a href={ "/bureau/sessions/" (status.session_id) } { "Retour à la session" } }
+        (crate::web::desk::pieces_table(id, &pieces))
+        @if may_act { (crate::web::desk::action_forms(id, &status.status, &pieces, &office.csrf_token)) }
+        form method="get" action={ "/bureau/dossiers/" (id) "/a-date" } {
+            (Input { name: "instant", label: "État du dossier à un instant passé", kind: "text", value: "", hint: Some("AAAA-MM-JJ (fin de cette journée, heure de Paris) ou AAAA-MM-JJTHH:MM:SS+02:00."), required: true, autocomplete: None }.render(&Errors::default()))
+            button type="submit" { "Afficher" }
+        }
+        h2 { "Historique" }
+        table {
+            caption.visually-hidden { "Historique du dossier, dans l'ordre" }
+            thead { tr {
+                th scope="col" { "N°" } th scope="col" { "Survenu le" } th scope="col" { "Enregistré le" }
+                th scope="col" { "Auteur" } th scope="col" { "Événement" } th scope="col" { "Message affiché ensuite au candidat" }
+            } }
+            tbody {
+                @for entry in &history {
+                    tr {
+                        td { (entry.version) }
+                        td { (format_instant(entry.occurred_at)) }
+                        td { (format_instant(entry.recorded_at)) }
+                        td { (entry.actor) }
+                        td { (entry.description) }
+                        td { (entry.message) @if !entry.missing.is_empty() { " : " (entry.missing.join(", ")) } }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// The dossier page with an action's refusal shown at the top.
+pub(crate) async fn dossier_with_error(
+    state: &AppState,
+    office: &Office,
+    id: Uuid,
+    status: StatusCode,
+    message: &str,
+) -> Result<Response, WebError> {
+    let content = render_dossier(state, office, id, None, Some(message)).await?;
+    Ok((status, Page::new("Dossier").signed_in(office.signed_in.clone()).render(content)).into_response())
+}
+
 async fn dossier_page(
     State(state): State<AppState>,
     visitor: Visitor,
     Path(dossier_id): Path<String>,
+    Query(query): Query<DossierQuery>,
 ) -> Result<Response, WebError> {
     let office = match office(&state, &visitor, &format!("/bureau/dossiers/{dossier_id}")).await {
         Ok(office) => office,
         Err(response) => return Ok(response),
     };
     let id = Uuid::parse_str(&dossier_id).map_err(|_| WebError::NotFound)?;
-    let status = queries::dossier_status(&state.db, id).await?.ok_or(WebError::NotFound)?;
-    let history = dossier_history(&*state.store, DossierId::from_uuid(id)).await?.ok_or(WebError::NotFound)?;
-    let candidate = accounts::candidate_by_dossier(&state.db, id).await?;
-    Ok(Page::new("Dossier")
-        .signed_in(office.signed_in.clone())
-        .render(html! {
-            @if let Some(candidate) = &candidate { p { strong { (candidate.identity.full_name()) } } }
-            (status_block(&status))
-            form method="get" action={ "/bureau/dossiers/" (id) "/a-date" } {
-                (Input { name: "instant", label: "État du dossier à un instant passé", kind: "text", value: "", hint: Some("AAAA-MM-JJ (fin de cette journée, heure de Paris) ou AAAA-MM-JJTHH:MM:SS+02:00."), required: true, autocomplete: None }.render(&Errors::default()))
-                button type="submit" { "Afficher" }
-            }
-            h2 { "Historique" }
-            table {
-                caption.visually-hidden { "Historique du dossier, dans l'ordre" }
-                thead { tr {
-                    th scope="col" { "N°" } th scope="col" { "Survenu le" } th scope="col" { "Enregistré le" }
-                    th scope="col" { "Auteur" } th scope="col" { "Événement" } th scope="col" { "Message affiché ensuite au candidat" }
-                } }
-                tbody {
-                    @for entry in &history {
-                        tr {
-                            td { (entry.version) }
-                            td { (format_instant(entry.occurred_at)) }
-                            td { (format_instant(entry.recorded_at)) }
-                            td { (entry.actor) }
-                            td { (entry.description) }
-                            td { (entry.message) @if !entry.missing.is_empty() { " : " (entry.missing.join(", ")) } }
-                        }
-                    }
-                }
-            }
-        })
-        .into_response())
+    let notice = query.fait.as_deref().and_then(done_label);
+    let content = render_dossier(&state, &office, id, notice, None).await?;
+    Ok(Page::new("Dossier").signed_in(office.signed_in.clone()).render(content).into_response())
 }
 
 #[derive(Deserialize, Default)]

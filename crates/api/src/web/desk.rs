@@ -1,0 +1,640 @@
+//! The exam office's desk: a session's work queues (counts, search by name, code utilisateur or
+//! dossier number, sort, pagination), transfers one at a time or in bulk, and on a dossier the
+//! actions its state allows — postal and counter receipts, refused intake, transfer, review
+//! piece by piece, conclusion, missing pieces received on paper, rejection. Every action is the
+//! same domain command as the API's, recorded with the acting account. Auditors see no action,
+//! and a forged one is refused.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use cachet_domain::dossier::{DossierCommand, PaperDelivery, PieceReview, RefusedForm, Status, TransmissionIncident};
+use cachet_domain::event::StaffRole;
+use cachet_domain::ids::{DossierId, PieceCode, SessionId};
+use cachet_domain::time::{format_instant, paris_to_utc};
+use cachet_projections::dossiers::STATUS;
+use cachet_projections::queries::{self, PieceRow, Queue};
+use chrono::{NaiveDate, NaiveTime};
+use maud::{html, Markup};
+use serde::Deserialize;
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::accounts;
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::service::{self, execute_dossier};
+use crate::web::forms::csrf;
+use crate::web::layout::Page;
+use crate::web::office::{office, Office};
+use crate::web::{Visitor, WebError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/bureau/sessions/{session_id}", get(session_page))
+        .route("/bureau/sessions/{session_id}/transferts", post(bulk_transfer))
+        .route("/bureau/sessions/{session_id}/cloture-des-depots", post(close_deposits))
+        .route("/bureau/dossiers/{dossier_id}/actions/{action}", post(act))
+        .route("/bureau/dossiers/{dossier_id}/pieces/{piece}/fichier", get(download))
+}
+
+const PER_PAGE: i64 = 50;
+const READ_ONLY: &str = "Les auditeurs ont un accès en lecture seule : cette action leur est interdite.";
+
+fn caller(office: &Office) -> Caller {
+    Caller::Staff { account: office.account.account.clone(), role: office.account.role }
+}
+
+fn may_act(office: &Office) -> bool {
+    office.account.role != StaffRole::Auditor
+}
+
+fn form_values(fields: Vec<(String, String)>) -> BTreeMap<String, String> {
+    fields.into_iter().collect()
+}
+
+fn queue_label(queue: Queue) -> &'static str {
+    match queue {
+        Queue::ToTransfer => "À transférer",
+        Queue::ToReview => "À instruire",
+        Queue::Incomplete => "Incomplets",
+        Queue::Complete => "Complets",
+        Queue::Rejected => "Rejetés",
+        Queue::Lapsed => "Non parvenus",
+        Queue::AwaitingDeposit => "En attente de dépôt",
+        Queue::Withdrawn => "Désistements",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A session's queues
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+struct QueueQuery {
+    file: Option<String>,
+    page: Option<i64>,
+    q: Option<String>,
+    tri: Option<String>,
+    fait: Option<String>,
+}
+
+struct Line {
+    dossier_id: String,
+    user_code: String,
+    name: String,
+    status: String,
+    registered_at_us: i64,
+}
+
+/// One page of a queue, or of a search across the session: by code utilisateur, dossier number
+/// or the start of the last name. Served by the `(session_id, status, registered_at_us)` index.
+async fn lines(
+    state: &AppState,
+    session: Uuid,
+    queue: Option<Queue>,
+    search: &str,
+    newest_first: bool,
+    page: i64,
+) -> Result<(i64, Vec<Line>), ApiError> {
+    let mut conditions = vec!["s.session_id = $1".to_owned()];
+    let mut binds: Vec<String> = vec![session.to_string()];
+    if let Some(queue) = queue {
+        binds.push(queue.status().code().to_owned());
+        conditions.push(format!("s.status = ${}", binds.len()));
+    }
+    if !search.is_empty() {
+        binds.push(search.to_uppercase());
+        let exact = binds.len();
+        binds.push(search.to_lowercase());
+        let dossier = binds.len();
+        binds.push(format!("{}%", search.to_lowercase()));
+        let name = binds.len();
+        conditions.push(format!(
+            "(s.user_code = ${exact} OR s.dossier_id = ${dossier} OR LOWER(a.last_name) LIKE ${name} OR LOWER(a.first_name) LIKE ${name})"
+        ));
+    }
+    let filter = conditions.join(" AND ");
+    let from = format!("{STATUS} s LEFT JOIN candidate_accounts a ON a.dossier_id = s.dossier_id");
+    let count_sql = format!("SELECT COUNT(*) AS n FROM {from} WHERE {filter}");
+    let mut count = sqlx::query(&count_sql);
+    for b in &binds {
+        count = count.bind(b.clone());
+    }
+    let db_error = |e| ApiError::internal("read a queue", e);
+    let total: i64 = count.fetch_one(&state.db.pool).await.map_err(db_error)?.try_get("n").map_err(db_error)?;
+    let order = if newest_first { "DESC" } else { "ASC" };
+    let offset = (page.clamp(1, 1_000_000) - 1).saturating_mul(PER_PAGE);
+    let select_sql = format!(
+        "SELECT s.dossier_id, s.user_code, s.status, s.registered_at_us, a.last_name, a.first_name FROM {from} \
+         WHERE {filter} ORDER BY s.registered_at_us {order}, s.dossier_id LIMIT {PER_PAGE} OFFSET {offset}"
+    );
+    let mut select = sqlx::query(&select_sql);
+    for b in &binds {
+        select = select.bind(b.clone());
+    }
+    let rows = select.fetch_all(&state.db.pool).await.map_err(db_error)?;
+    let mut lines = Vec::with_capacity(rows.len());
+    for row in rows {
+        let last: Option<String> = row.try_get("last_name").map_err(db_error)?;
+        let first: Option<String> = row.try_get("first_name").map_err(db_error)?;
+        lines.push(Line {
+            dossier_id: row.try_get("dossier_id").map_err(db_error)?,
+            user_code: row.try_get("user_code").map_err(db_error)?,
+            name: match (first, last) {
+                (Some(f), Some(l)) => format!("{} {f}", l.to_uppercase()),
+                _ => String::new(),
+            },
+            status: row.try_get("status").map_err(db_error)?,
+            registered_at_us: row.try_get("registered_at_us").map_err(db_error)?,
+        });
+    }
+    Ok((total, lines))
+}
+
+async fn session_page(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(session_id): Path<String>,
+    Query(query): Query<QueueQuery>,
+) -> Result<Response, WebError> {
+    let here = format!("/bureau/sessions/{session_id}");
+    let office = match office(&state, &visitor, &here).await {
+        Ok(office) => office,
+        Err(response) => return Ok(response),
+    };
+    let id = Uuid::parse_str(&session_id).map_err(|_| WebError::NotFound)?;
+    let summary = queries::session(&state.db, id).await?.ok_or(WebError::NotFound)?;
+    let stats = queries::statistics(&state.db, id).await?;
+    let search = query.q.clone().unwrap_or_default().trim().chars().take(100).collect::<String>();
+    let queue = if search.is_empty() {
+        Some(Queue::ALL.into_iter().find(|q| Some(q.code()) == query.file.as_deref()).unwrap_or(Queue::ToTransfer))
+    } else {
+        None
+    };
+    let newest_first = query.tri.as_deref() == Some("recents");
+    let page = query.page.unwrap_or(1).clamp(1, 1_000_000);
+    let (total, lines) = lines(&state, id, queue, &search, newest_first, page).await?;
+    let pages = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
+    let count = |q: Queue| stats.by_status.get(q.status().code()).copied().unwrap_or(0);
+    let link = |file: Option<Queue>, page: i64, tri: bool| {
+        let mut url = format!("{here}?page={page}");
+        if let Some(q) = file {
+            url.push_str(&format!("&file={}", q.code()));
+        }
+        if !search.is_empty() {
+            url.push_str(&format!("&q={}", search.replace(['&', '#', '?', ' '], "+")));
+        }
+        if tri {
+            url.push_str("&tri=recents");
+        }
+        url
+    };
+    let bulk = queue == Some(Queue::ToTransfer) && may_act(&office) && !lines.is_empty();
+    let csrf_token = visitor.session.as_ref().map(|s| s.csrf_token.clone()).unwrap_or_default();
+    let notice = query.fait.as_deref().map(|f| f.replace('-', " "));
+    Ok(Page::new("Tableau de bord de la session")
+        .signed_in(office.signed_in.clone())
+        .render(html! {
+            @if let Some(notice) = notice { p.notice role="status" { (notice) } }
+            p { strong { (summary.title) } " – date limite de dépôt le " (summary.deadline.split('-').rev().collect::<Vec<_>>().join("/")) }
+            nav aria-label="Files de travail" {
+                ul {
+                    @for q in [Queue::ToTransfer, Queue::ToReview, Queue::Incomplete, Queue::Complete, Queue::Rejected, Queue::Lapsed, Queue::AwaitingDeposit, Queue::Withdrawn] {
+                        li {
+                            @if Some(q) == queue { strong aria-current="page" { (queue_label(q)) " (" (count(q)) ")" } }
+                            @else { a href=(link(Some(q), 1, false)) { (queue_label(q)) " (" (count(q)) ")" } }
+                        }
+                    }
+                }
+            }
+            form method="get" action=(here) {
+                label for="q" { "Rechercher dans la session" span.hint { "Nom, début du nom, code utilisateur ou numéro de dossier." } }
+                input type="text" id="q" name="q" value=(search);
+                button type="submit" { "Rechercher" }
+            }
+            h2 { @if let Some(q) = queue { (queue_label(q)) } @else { "Résultats de la recherche" } " : " (total) " dossier(s)" }
+            p {
+                "Tri : "
+                @if newest_first { a href=(link(queue, 1, false)) { "plus anciennes préinscriptions d'abord" } " | plus récentes d'abord" }
+                @else { "plus anciennes préinscriptions d'abord | " a href=(link(queue, 1, true)) { "plus récentes d'abord" } }
+            }
+            form method="post" action={ (here) "/transferts" } {
+                (csrf(&csrf_token))
+                table {
+                    thead { tr {
+                        @if bulk { th scope="col" { span.visually-hidden { "Sélection" } } }
+                        th scope="col" { "Code utilisateur" } th scope="col" { "Candidat" } th scope="col" { "État" } th scope="col" { "Préinscription" }
+                    } }
+                    tbody {
+                        @for line in &lines {
+                            tr {
+                                @if bulk {
+                                    td { input type="checkbox" id={ "d-" (line.dossier_id) } name="dossier" value=(line.dossier_id);
+                                         label.visually-hidden for={ "d-" (line.dossier_id) } { "Sélectionner " (line.user_code) } }
+                                }
+                                td { a href={ "/bureau/dossiers/" (line.dossier_id) } { (line.user_code) } }
+                                td { (line.name) }
+                                td { (Status::from_code(&line.status).map_or(line.status.as_str(), |s| s.label())) }
+                                td { (chrono::DateTime::from_timestamp_micros(line.registered_at_us).map(format_instant).unwrap_or_default()) }
+                            }
+                        }
+                    }
+                }
+                @if bulk { button type="submit" { "Transférer la sélection" } }
+            }
+            @if pages > 1 {
+                nav aria-label="Pages" {
+                    "Page " (page) " sur " (pages) " "
+                    @if page > 1 { a href=(link(queue, page - 1, newest_first)) { "Page précédente" } " " }
+                    @if page < pages { a href=(link(queue, page + 1, newest_first)) { "Page suivante" } }
+                }
+            }
+            @if may_act(&office) {
+                h2 { "Après la date limite" }
+                form method="post" action={ (here) "/cloture-des-depots" } {
+                    (csrf(&csrf_token))
+                    p.hint { "Déclare non parvenus les dossiers préinscrits sans aucun dépôt. Sans effet avant la date limite ; sans risque si l'opération est répétée." }
+                    button type="submit" { "Clore les dépôts" }
+                }
+            }
+            p { a href={ "/bureau/sessions/" (id) "/statistiques" } { "Statistiques de la session" } }
+        })
+        .into_response())
+}
+
+async fn bulk_transfer(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(session_id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let here = format!("/bureau/sessions/{session_id}");
+    let token = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.clone()).unwrap_or_default();
+    visitor.check_csrf(&token)?;
+    let office = match office(&state, &visitor, &here).await {
+        Ok(office) => office,
+        Err(response) => return Ok(response),
+    };
+    if !may_act(&office) {
+        return Err(WebError::Forbidden(READ_ONLY.to_owned()));
+    }
+    let session = Uuid::parse_str(&session_id).map_err(|_| WebError::NotFound)?;
+    let mut done = 0;
+    let mut refused = Vec::new();
+    for (_, value) in fields.iter().filter(|(k, _)| k == "dossier") {
+        let Ok(id) = Uuid::parse_str(value) else { continue };
+        // Only this session's dossiers.
+        match queries::dossier_status(&state.db, id).await? {
+            Some(status) if status.session_id == session => {}
+            _ => continue,
+        }
+        match execute_dossier(
+            &state,
+            &caller(&office),
+            DossierId::from_uuid(id),
+            DossierCommand::Transfer,
+            None,
+            Uuid::new_v4(),
+        )
+        .await
+        {
+            Ok(_) => done += 1,
+            Err(ApiError::Internal(cause)) => return Err(WebError::Api(ApiError::Internal(cause))),
+            Err(error) => refused.push(error.to_string()),
+        }
+    }
+    let mut notice = format!("{done}-dossier(s)-transféré(s)");
+    if !refused.is_empty() {
+        notice.push_str(&format!(",-{}-refusé(s)", refused.len()));
+    }
+    Ok(Redirect::to(&format!("{here}?file=to_transfer&fait={notice}")).into_response())
+}
+
+async fn close_deposits(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(session_id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let here = format!("/bureau/sessions/{session_id}");
+    let values = form_values(fields);
+    visitor.check_csrf(values.get("csrf").map(String::as_str).unwrap_or_default())?;
+    let office = match office(&state, &visitor, &here).await {
+        Ok(office) => office,
+        Err(response) => return Ok(response),
+    };
+    if !may_act(&office) {
+        return Err(WebError::Forbidden(READ_ONLY.to_owned()));
+    }
+    let session = Uuid::parse_str(&session_id).map_err(|_| WebError::NotFound)?;
+    match service::close_deposits(&state, &caller(&office), SessionId::from_uuid(session)).await {
+        Ok(report) => {
+            Ok(Redirect::to(&format!("{here}?file=lapsed&fait={}-dossier(s)-déclaré(s)-non-parvenu(s)", report.lapsed))
+                .into_response())
+        }
+        Err(ApiError::Internal(cause)) => Err(WebError::Api(ApiError::Internal(cause))),
+        Err(error) => Err(WebError::Api(error)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A dossier's actions
+// ---------------------------------------------------------------------------------------------
+
+fn date_input(name: &str, label: &str) -> Markup {
+    html! {
+        label for=(name) { (label) span.hint { "JJ/MM/AAAA" } }
+        input type="date" id=(name) name=(name) required;
+    }
+}
+
+fn select(name: &str, label: &str, options: &[(&str, &str)]) -> Markup {
+    html! {
+        label for=(name) { (label) }
+        select id=(name) name=(name) { @for (value, text) in options { option value=(value) { (text) } } }
+    }
+}
+
+const INCIDENTS: [(&str, &str); 4] = [
+    ("", "aucun"),
+    ("affranchissement-insuffisant", "affranchissement insuffisant"),
+    ("endommage-ou-perdu", "dossier endommagé ou perdu"),
+    ("greve-ou-retard", "grève ou retard d'acheminement"),
+];
+
+const FORMS: [(&str, &str); 5] = [
+    ("telecopie", "transmis par télécopie"),
+    ("courriel", "transmis par messagerie électronique"),
+    ("photocopie", "photocopié"),
+    ("capture", "capture d'écran"),
+    ("converti", "converti dans un autre format et modifié"),
+];
+
+/// The action forms a dossier's state allows, for an account that may act.
+pub fn action_forms(dossier: Uuid, status: &str, pieces: &[PieceRow], csrf_token: &str) -> Markup {
+    let action = |name: &str| format!("/bureau/dossiers/{dossier}/actions/{name}");
+    let status = Status::from_code(status).unwrap_or_default();
+    html! {
+        h2 { "Actions" }
+        @if matches!(status, Status::PreRegistered | Status::Lapsed) {
+            form method="post" action=(action("reception-postale")) {
+                (csrf(csrf_token))
+                fieldset { legend { "Réception par courrier" }
+                    (date_input("cachet", "Date du cachet de la poste"))
+                    (date_input("arrivee", "Date d'arrivée"))
+                    (select("incident", "Incident de transmission", &INCIDENTS))
+                    button type="submit" { "Enregistrer la réception postale" }
+                }
+            }
+            form method="post" action=(action("reception-accueil")) {
+                (csrf(csrf_token))
+                fieldset { legend { "Dépôt à l'accueil" }
+                    (date_input("date", "Date du dépôt"))
+                    label for="heure" { "Heure" span.hint { "HH:MM" } }
+                    input type="time" id="heure" name="heure" required;
+                    button type="submit" { "Enregistrer le dépôt à l'accueil" }
+                }
+            }
+            form method="post" action=(action("refus-de-forme")) {
+                (csrf(csrf_token))
+                fieldset { legend { "Dossier reçu sous une forme refusée" }
+                    (select("forme", "Forme", &FORMS))
+                    (date_input("recu", "Reçu le"))
+                    button type="submit" { "Enregistrer le refus" }
+                }
+            }
+        }
+        @if status == Status::Deposited {
+            form method="post" action=(action("transfert")) {
+                (csrf(csrf_token))
+                button type="submit" { "Transférer dans le logiciel" }
+            }
+        }
+        @if status == Status::UnderReview {
+            h3 { "Instruction, pièce par pièce" }
+            @for piece in pieces {
+                form method="post" action=(action("examen")) {
+                    (csrf(csrf_token))
+                    input type="hidden" name="piece" value=(piece.code);
+                    fieldset { legend { (piece.label) " – " (piece.state_label) }
+                        (select(&format!("resultat-{}", piece.code), "Résultat", &[("acceptee", "acceptée"), ("manquante", "manquante"), ("refusee", "refusée")]))
+                        label for={ "motif-" (piece.code) } { "Motif du refus" span.hint { "Seulement si la pièce est refusée." } }
+                        input type="text" id={ "motif-" (piece.code) } name={ "motif-" (piece.code) };
+                        button type="submit" { "Enregistrer : " (piece.label) }
+                    }
+                }
+            }
+            form method="post" action=(action("conclusion")) {
+                (csrf(csrf_token))
+                button type="submit" { "Conclure l'instruction" }
+            }
+        }
+        @if status == Status::Incomplete {
+            h3 { "Pièce manquante reçue" }
+            @for piece in pieces.iter().filter(|p| matches!(p.state.as_str(), "missing" | "refused")) {
+                form method="post" action=(action("piece-recue")) {
+                    (csrf(csrf_token))
+                    input type="hidden" name="piece" value=(piece.code);
+                    fieldset { legend { (piece.label) }
+                        (date_input(&format!("cachet-{}", piece.code), "Date du cachet de la poste"))
+                        (date_input(&format!("arrivee-{}", piece.code), "Date d'arrivée"))
+                        button type="submit" { "Enregistrer la pièce reçue par courrier : " (piece.label) }
+                    }
+                }
+            }
+        }
+        @if matches!(status, Status::Deposited | Status::UnderReview | Status::Incomplete) {
+            form method="post" action=(action("rejet")) {
+                (csrf(csrf_token))
+                fieldset { legend { "Rejeter le dossier comme non conforme" }
+                    label for="detail" { "Motif" span.hint { "Sera lu par le candidat, p. ex. « le dossier de pré-inscription n'est pas signé. »" } }
+                    input type="text" id="detail" name="detail" required;
+                    button type="submit" { "Rejeter le dossier" }
+                }
+            }
+        }
+    }
+}
+
+fn date(values: &BTreeMap<String, String>, name: &str, label: &str) -> Result<NaiveDate, String> {
+    let text = values.get(name).map(|v| v.trim()).unwrap_or_default();
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(text, "%d/%m/%Y"))
+        .map_err(|_| format!("{label} : indiquez une date au format JJ/MM/AAAA."))
+}
+
+fn command_of(action: &str, values: &BTreeMap<String, String>) -> Result<DossierCommand, String> {
+    let piece = || {
+        PieceCode::parse(values.get("piece").map(String::as_str).unwrap_or_default())
+            .map_err(|_| "Pièce inconnue.".to_owned())
+    };
+    match action {
+        "reception-postale" => Ok(DossierCommand::RecordPostalReceipt {
+            postmark_date: date(values, "cachet", "Date du cachet de la poste")?,
+            arrival_date: date(values, "arrivee", "Date d'arrivée")?,
+            incident: match values.get("incident").map(String::as_str).unwrap_or_default() {
+                "" => None,
+                "affranchissement-insuffisant" => Some(TransmissionIncident::InsufficientPostage),
+                "endommage-ou-perdu" => Some(TransmissionIncident::DamagedOrLost),
+                "greve-ou-retard" => Some(TransmissionIncident::StrikeOrDelay),
+                _ => return Err("Incident de transmission inconnu.".to_owned()),
+            },
+        }),
+        "reception-accueil" => {
+            let day = date(values, "date", "Date du dépôt")?;
+            let time = NaiveTime::parse_from_str(values.get("heure").map(|v| v.trim()).unwrap_or_default(), "%H:%M")
+                .map_err(|_| "Heure : indiquez une heure au format HH:MM.".to_owned())?;
+            Ok(DossierCommand::RecordCounterReceipt { received_at: paris_to_utc(day.and_time(time)) })
+        }
+        "refus-de-forme" => Ok(DossierCommand::RecordRefusedIntake {
+            form: match values.get("forme").map(String::as_str).unwrap_or_default() {
+                "telecopie" => RefusedForm::Fax,
+                "courriel" => RefusedForm::Email,
+                "photocopie" => RefusedForm::Photocopy,
+                "capture" => RefusedForm::Screenshot,
+                "converti" => RefusedForm::ConvertedAndModified,
+                _ => return Err("Forme de dépôt inconnue.".to_owned()),
+            },
+            received_on: date(values, "recu", "Reçu le")?,
+        }),
+        "transfert" => Ok(DossierCommand::Transfer),
+        "examen" => {
+            let piece = piece()?;
+            let outcome = values.get(&format!("resultat-{piece}")).map(String::as_str).unwrap_or_default();
+            let review = match outcome {
+                "acceptee" => PieceReview::Accepted,
+                "manquante" => PieceReview::Missing,
+                "refusee" => {
+                    let reason = values.get(&format!("motif-{piece}")).map(|r| r.trim()).unwrap_or_default();
+                    if reason.is_empty() {
+                        return Err("Indiquez le motif du refus de la pièce.".to_owned());
+                    }
+                    PieceReview::Refused { reason: reason.to_owned() }
+                }
+                _ => return Err("Résultat d'examen inconnu.".to_owned()),
+            };
+            Ok(DossierCommand::ReviewPiece { piece, review })
+        }
+        "conclusion" => Ok(DossierCommand::ConcludeReview),
+        "piece-recue" => {
+            let piece = piece()?;
+            Ok(DossierCommand::ReceiveMissingPiece {
+                delivery: PaperDelivery::Post {
+                    postmark_date: date(values, &format!("cachet-{piece}"), "Date du cachet de la poste")?,
+                    arrival_date: date(values, &format!("arrivee-{piece}"), "Date d'arrivée")?,
+                },
+                piece,
+            })
+        }
+        "rejet" => {
+            let detail = values.get("detail").map(|d| d.trim().to_owned()).unwrap_or_default();
+            if detail.is_empty() {
+                return Err("Indiquez le motif du rejet.".to_owned());
+            }
+            Ok(DossierCommand::Reject { detail })
+        }
+        _ => Err(String::new()),
+    }
+}
+
+async fn act(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((dossier_id, action)): Path<(String, String)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let values = form_values(fields);
+    visitor.check_csrf(values.get("csrf").map(String::as_str).unwrap_or_default())?;
+    let here = format!("/bureau/dossiers/{dossier_id}");
+    let office = match office(&state, &visitor, &here).await {
+        Ok(office) => office,
+        Err(response) => return Ok(response),
+    };
+    if !may_act(&office) {
+        return Err(WebError::Forbidden(READ_ONLY.to_owned()));
+    }
+    let id = Uuid::parse_str(&dossier_id).map_err(|_| WebError::NotFound)?;
+    queries::dossier_status(&state.db, id).await?.ok_or(WebError::NotFound)?;
+    let command = match command_of(&action, &values) {
+        Ok(command) => command,
+        Err(message) if message.is_empty() => return Err(WebError::NotFound),
+        Err(message) => {
+            return crate::web::office::dossier_with_error(
+                &state,
+                &office,
+                id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &message,
+            )
+            .await
+        }
+    };
+    match execute_dossier(&state, &caller(&office), DossierId::from_uuid(id), command, None, Uuid::new_v4()).await {
+        Ok(_) => Ok(Redirect::to(&format!("{here}?fait={action}")).into_response()),
+        Err(ApiError::Internal(cause)) => Err(WebError::Api(ApiError::Internal(cause))),
+        Err(error) => {
+            crate::web::office::dossier_with_error(&state, &office, id, error.status(), &error.to_string()).await
+        }
+    }
+}
+
+async fn download(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((dossier_id, piece)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let office = match office(&state, &visitor, &format!("/bureau/dossiers/{dossier_id}")).await {
+        Ok(office) => office,
+        Err(response) => return Ok(response),
+    };
+    let _ = office;
+    let id = Uuid::parse_str(&dossier_id).map_err(|_| WebError::NotFound)?;
+    let row = queries::dossier_pieces(&state.db, id)
+        .await?
+        .into_iter()
+        .find(|p| p.code == piece)
+        .ok_or(WebError::NotFound)?;
+    let (Some(sha256), Some(name)) = (row.sha256, row.filename) else { return Err(WebError::NotFound) };
+    let bytes = state.files.read(&sha256).await?;
+    let content_type = match row.media_type.as_deref() {
+        Some("pdf") => "application/pdf",
+        Some("jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        _ => "application/octet-stream",
+    };
+    Ok(crate::web::candidate::attachment(content_type, &name, bytes))
+}
+
+/// The pieces of a dossier for the office: state, reason, file with its download link.
+pub fn pieces_table(dossier: Uuid, pieces: &[PieceRow]) -> Markup {
+    html! {
+        h2 { "Pièces" }
+        table {
+            thead { tr { th scope="col" { "Pièce" } th scope="col" { "État" } th scope="col" { "Fichier" } } }
+            tbody {
+                @for piece in pieces {
+                    tr {
+                        th scope="row" { @if piece.red_dot { span.red-dot aria-hidden="true" {} span.visually-hidden { "Pastille rouge : " } } (piece.label) }
+                        td { (piece.state_label) @if let Some(reason) = &piece.reason { " : " (reason) } }
+                        td {
+                            @if let Some(name) = &piece.filename {
+                                a href={ "/bureau/dossiers/" (dossier) "/pieces/" (piece.code) "/fichier" } { (name) }
+                            } @else { "Aucun fichier" }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether an office account may act, for the dossier page.
+pub fn may_act_account(account: &accounts::StaffAccount) -> bool {
+    account.role != StaffRole::Auditor
+}

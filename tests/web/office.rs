@@ -1,0 +1,131 @@
+//! The exam office in a real browser: its own login, a postal receipt on time and one late with
+//! the explanation shown, a bulk transfer, the review to incomplete, the missing piece received,
+//! then complete; and an auditor who tries an office action is refused.
+
+use cachet_domain::event::StaffRole;
+use cachet_domain::time::format_date;
+use fantoccini::Locator;
+
+use crate::browser::Browser;
+use crate::harness::{days_from_today, today, WebApp, PASSWORD};
+
+async fn set(browser: &Browser, id: &str, value: &str) {
+    let script = format!("document.getElementById({id:?}).value = {value:?};");
+    browser.client.execute(&script, vec![]).await.expect("set a field");
+}
+
+fn iso(date: chrono::NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+pub async fn the_office_records_receipts_transfers_reviews_and_completes(app: &WebApp) {
+    let Some(mut browser) = Browser::open("service-concours").await else { return };
+    app.staff_account("agent", StaffRole::Staff).await;
+    let deadline = days_from_today(-1);
+    let session = app.session_until(deadline).await;
+    let (on_time, code) = app.registered_ten_days_ago(session, "Laurent").await;
+    let (late, _) = app.registered_ten_days_ago(session, "Tardieu").await;
+
+    browser.visit(&app.url("/bureau/connexion"), "connexion").await;
+    browser.fill("compte", "agent").await;
+    browser.fill("mot_de_passe", PASSWORD).await;
+    browser.press("Se connecter", "tableau-de-bord").await;
+    assert_eq!(browser.path().await, "/bureau");
+
+    // A letter postmarked on the deadline day, arrived today: on time.
+    browser.visit(&app.url(&format!("/bureau/dossiers/{on_time}")), "dossier-a-l-heure").await;
+    set(&browser, "cachet", &iso(deadline)).await;
+    set(&browser, "arrivee", &iso(today())).await;
+    browser.press("Enregistrer la réception postale", "reception-a-l-heure").await;
+    let d = format_date(deadline);
+    let text = browser.text().await;
+    assert!(text.contains("Réception postale enregistrée."), "{text}");
+    assert!(
+        text.contains(&format!("par voie postale : Cachet de la poste du {d}, dans les délais (date limite : {d})")),
+        "{text}"
+    );
+
+    // One postmarked the day after: rejected, and the page says why.
+    browser.visit(&app.url(&format!("/bureau/dossiers/{late}")), "dossier-en-retard").await;
+    set(&browser, "cachet", &iso(today())).await;
+    set(&browser, "arrivee", &iso(today())).await;
+    browser.press("Enregistrer la réception postale", "reception-en-retard").await;
+    let text = browser.text().await;
+    let why = format!("Cachet de la poste du {}, postérieur à la date limite du {d}", format_date(today()));
+    assert!(text.contains(&why), "{text}");
+    assert!(text.contains("rejeté"), "{text}");
+
+    // The transfer, from the queue, by selection.
+    browser.visit(&app.url(&format!("/bureau/sessions/{session}")), "file-a-transferer").await;
+    assert!(browser.text().await.contains("À transférer (1)"));
+    browser.client.find(Locator::Id(&format!("d-{on_time}"))).await.expect("the checkbox").click().await.expect("tick");
+    browser.press("Transférer la sélection", "transfere").await;
+    assert!(browser.text().await.contains("1 dossier(s) transféré(s)"), "{}", browser.text().await);
+
+    // The review, piece by piece: one missing, so incomplete.
+    browser.visit(&app.url(&format!("/bureau/dossiers/{on_time}")), "a-instruire").await;
+    for (piece, outcome) in
+        [("dossier-preinscription", "acceptee"), ("etat-services", "manquante"), ("arrete-situation", "acceptee")]
+    {
+        set(&browser, &format!("resultat-{piece}"), outcome).await;
+        let label = browser.text_of(&format!("#resultat-{piece}")).await;
+        assert!(!label.is_empty());
+        let xpath = format!("//form[.//input[@name='piece' and @value='{piece}']]//button");
+        browser.client.find(Locator::XPath(&xpath)).await.expect("the button").click().await.expect("click");
+        browser.client.wait().for_element(Locator::Css("footer")).await.expect("the page");
+    }
+    browser.screenshot("pieces-examinees").await;
+    browser.press("Conclure l'instruction", "incomplet").await;
+    let text = browser.text().await;
+    assert!(text.contains("Votre dossier est incomplet"), "{text}");
+    assert!(text.contains("État des services établi par l'employeur"), "{text}");
+
+    // The missing piece arrives by post: back under review, accepted, complete.
+    set(&browser, "cachet-etat-services", &iso(today())).await;
+    set(&browser, "arrivee-etat-services", &iso(today())).await;
+    browser.press("Enregistrer la pièce reçue par courrier", "piece-recue").await;
+    assert!(browser
+        .text()
+        .await
+        .contains("Votre dossier a été reçu par le Centre de Gestion, il est en cours d'instruction."));
+    set(&browser, "resultat-etat-services", "acceptee").await;
+    let xpath = "//form[.//input[@name='piece' and @value='etat-services']]//button";
+    browser.client.find(Locator::XPath(xpath)).await.expect("the button").click().await.expect("click");
+    browser.client.wait().for_element(Locator::Css("footer")).await.expect("the page");
+    browser.press("Conclure l'instruction", "complet").await;
+    assert!(browser.text().await.contains("Votre dossier est complet"), "{}", browser.text().await);
+
+    // The candidate reads the same.
+    let candidate = app.client();
+    let page = candidate.login(&code, PASSWORD).await;
+    assert!(page.text().contains("Votre dossier est complet"));
+    browser.close().await;
+}
+
+pub async fn an_auditor_reads_but_cannot_act(app: &WebApp) {
+    app.staff_account("audit", StaffRole::Auditor).await;
+    let session = app.session_until(days_from_today(-1)).await;
+    let (dossier, _) = app.registered_ten_days_ago(session, "Simon").await;
+    let client = app.client();
+    let form = client.get("/bureau/connexion").await;
+    let signed = client.post_form("/bureau/connexion", &form, &[("compte", "audit"), ("mot_de_passe", PASSWORD)]).await;
+    assert_eq!(signed.path, "/bureau");
+    let page = client.get(&format!("/bureau/dossiers/{dossier}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("Historique") && !page.text().contains("Enregistrer la réception postale"));
+    let before = app.state.store.head().await.expect("head").position;
+    let refused = client
+        .post_form(
+            &format!("/bureau/dossiers/{dossier}/actions/reception-postale"),
+            &page,
+            &[("cachet", &iso(days_from_today(-2))), ("arrivee", &iso(today())), ("incident", "")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.text().contains("Les auditeurs ont un accès en lecture seule : cette action leur est interdite."));
+    assert_eq!(app.state.store.head().await.expect("head").position, before, "nothing recorded");
+    let queue = client.get(&format!("/bureau/sessions/{session}")).await;
+    assert!(!queue.body.contains("Clore les dépôts"));
+}
+
+web_tests!(the_office_records_receipts_transfers_reviews_and_completes, an_auditor_reads_but_cannot_act);
