@@ -14,6 +14,7 @@ const ROUTES: [(&str, &str); 30] = [
     ("post", "/api/sessions"),
     ("get", "/api/sessions/{session_id}"),
     ("post", "/api/sessions/{session_id}/deadline-extensions"),
+    ("post", "/api/sessions/{session_id}/deposit-closure"),
     ("post", "/api/sessions/{session_id}/dossiers"),
     ("get", "/api/sessions/{session_id}/queues/{queue}"),
     ("get", "/api/sessions/{session_id}/statistics"),

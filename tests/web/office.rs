@@ -128,4 +128,85 @@ pub async fn an_auditor_reads_but_cannot_act(app: &WebApp) {
     assert!(!queue.body.contains("Clore les dépôts"));
 }
 
-web_tests!(the_office_records_receipts_transfers_reviews_and_completes, an_auditor_reads_but_cannot_act);
+pub async fn an_extension_first_lists_the_dossiers_whose_verdict_it_would_change(app: &WebApp) {
+    app.staff_account("admin", StaffRole::Admin).await;
+    app.staff_account("agent", StaffRole::Staff).await;
+    let deadline = days_from_today(-3);
+    let session = app.session_until(deadline).await;
+    let (late, late_code) = app.registered_ten_days_ago(session, "Retard").await;
+    let (_, lapsed_code) = app.registered_ten_days_ago(session, "Absent").await;
+    let postmark = days_from_today(-1);
+    let reply = reqwest::Client::new()
+        .post(app.url(&format!("/api/dossiers/{late}/postal-receipts")))
+        .header("x-cachet-actor", "staff:agent")
+        .json(&serde_json::json!({ "postmark_date": iso(postmark), "arrival_date": iso(today()) }))
+        .send()
+        .await
+        .expect("a postal receipt");
+    assert!(reply.status().is_success());
+    let reply = reqwest::Client::new()
+        .post(app.url(&format!("/api/sessions/{session}/deposit-closure")))
+        .header("x-cachet-actor", "staff:agent")
+        .send()
+        .await
+        .expect("close the deposits");
+    assert!(reply.status().is_success());
+
+    // A staff member may not extend.
+    let agent = app.client();
+    let form = agent.get("/bureau/connexion").await;
+    agent.post_form("/bureau/connexion", &form, &[("compte", "agent"), ("mot_de_passe", PASSWORD)]).await;
+    let refused = agent.get(&format!("/bureau/sessions/{session}/prolongation")).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.text().contains("Cette action est réservée aux administrateurs."));
+
+    let admin = app.client();
+    let form = admin.get("/bureau/connexion").await;
+    admin.post_form("/bureau/connexion", &form, &[("compte", "admin"), ("mot_de_passe", PASSWORD)]).await;
+    let page = admin.get(&format!("/bureau/sessions/{session}/prolongation")).await;
+    assert_eq!(page.status, 200);
+    let preview = admin
+        .post_form(
+            &format!("/bureau/sessions/{session}/prolongation"),
+            &page,
+            &[("etape", "apercu"), ("date", &iso(today())), ("motif", "grève des services postaux")],
+        )
+        .await;
+    assert_eq!(preview.status, 200, "{}", preview.text());
+    let text = preview.text();
+    assert!(text.contains("Dossiers dont le verdict changerait : 2"), "{text}");
+    let (d, p) = (format_date(deadline), format_date(postmark));
+    assert!(
+        text.contains(&format!("{late_code} Rejeté : Cachet de la poste du {p}, postérieur à la date limite du {d}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Cachet de la poste du {p}, dans les délais (date limite : {})", format_date(today())))
+    );
+    assert!(text.contains(&format!("{lapsed_code} Non parvenu Rouvert au dépôt en ligne")), "{text}");
+    // Nothing is recorded by the preview.
+    let summary = cachet_projections::queries::session(&app.state.db, session).await.expect("read").expect("session");
+    assert_eq!(summary.deadline, iso(deadline));
+
+    let done = admin
+        .post_raw(
+            &format!("/bureau/sessions/{session}/prolongation"),
+            &[
+                ("csrf".to_owned(), preview.csrf()),
+                ("etape".to_owned(), "confirmer".to_owned()),
+                ("date".to_owned(), iso(today())),
+                ("motif".to_owned(), "grève des services postaux".to_owned()),
+            ],
+        )
+        .await;
+    assert_eq!(done.path, format!("/bureau/sessions/{session}"));
+    assert!(done.text().contains(&format!("Date limite prolongée au {}", format_date(today()))), "{}", done.text());
+    let summary = cachet_projections::queries::session(&app.state.db, session).await.expect("read").expect("session");
+    assert_eq!(summary.deadline, iso(today()));
+}
+
+web_tests!(
+    the_office_records_receipts_transfers_reviews_and_completes,
+    an_auditor_reads_but_cannot_act,
+    an_extension_first_lists_the_dossiers_whose_verdict_it_would_change,
+);

@@ -112,6 +112,18 @@ impl Verdict {
         }
     }
 
+    /// The verdict the same decisive fact would get under another deadline (a deadline
+    /// extension), by the same rule.
+    pub fn under(&self, deadline: NaiveDate) -> Verdict {
+        match (self.rule, self.decisive) {
+            (DeadlineRule::Postmark, Decisive::Date(postmark)) => judge_postmark(postmark, deadline),
+            (DeadlineRule::CounterByDeadlineDay, Decisive::Instant(at)) => judge_counter(at, deadline),
+            (DeadlineRule::OnlineBeforeMidnight, Decisive::Instant(at)) => judge_online_closure(at, deadline),
+            // A rule always goes with its kind of decisive fact; keep the deadline consistent anyway.
+            _ => Verdict { deadline, ..*self },
+        }
+    }
+
     /// The explanation inside a sentence, after a colon, where French writes no capital:
     /// « … hors délai : cachet de la poste du 07/07/2023, postérieur à la date limite … ».
     pub fn explanation_after_colon(&self) -> String {

@@ -442,6 +442,32 @@ pub struct DossierState {
     pub convocations: BTreeMap<TestCode, Convocation>,
 }
 
+/// How extending the deadline would bear on a dossier: decisions already taken stay taken, so
+/// the exam office reviews these before it extends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExtensionEffect {
+    /// Rejected as late, and its decisive date would be on time under the new deadline.
+    LateWouldBeOnTime { was: Verdict, would_be: Verdict },
+    /// Declared *non parvenu*: the dossier opens again for an online deposit.
+    LapsedReopens,
+}
+
+impl DossierState {
+    /// What a new deadline would change for this dossier, if anything.
+    pub fn extension_effect(&self, new_deadline: NaiveDate) -> Option<ExtensionEffect> {
+        match (&self.status, &self.rejection) {
+            (Status::Rejected, Some(RejectionReason::Late { verdict })) => {
+                let would_be = verdict.under(new_deadline);
+                would_be.on_time.then_some(ExtensionEffect::LateWouldBeOnTime { was: *verdict, would_be })
+            }
+            (Status::Lapsed, _) => {
+                (self.lapsed_deadline.is_some_and(|d| new_deadline > d)).then_some(ExtensionEffect::LapsedReopens)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// What the candidate reads in the espace sécurisé.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CandidateMessage {

@@ -281,7 +281,10 @@ async fn statistics(
 ///
 /// Appelants : service concours, administrateur.
 #[utoipa::path(post, path = "/api/sessions/{session_id}/deposit-closure", tag = "sessions",
-    params(("session_id" = Uuid, Path, description = "La session")),
+    params(
+        ("session_id" = Uuid, Path, description = "La session"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Acceptée ; l'opération est de toute façon sans effet si elle est répétée : chaque dossier n'est déclaré non parvenu qu'une fois.")
+    ),
     security(("identite" = [])),
     responses(
         (status = 200, description = "Les dossiers sans dépôt sont déclarés non parvenus", body = service::ClosedDeposits),
@@ -295,6 +298,8 @@ async fn close_deposits(
     State(state): State<AppState>,
     caller: Caller,
     Path(session_id): Path<String>,
+    // Checked for its form only: each dossier's lapse already has its own idempotent command id.
+    IdempotencyKey(_key): IdempotencyKey,
 ) -> Result<Json<service::ClosedDeposits>, ApiError> {
     caller.require_office()?;
     let session_id = parse_session(&session_id)?;

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/bureau/sessions/{session_id}", get(session_page))
         .route("/bureau/sessions/{session_id}/transferts", post(bulk_transfer))
         .route("/bureau/sessions/{session_id}/cloture-des-depots", post(close_deposits))
+        .route("/bureau/sessions/{session_id}/prolongation", get(extension_form).post(extension))
         .route("/bureau/dossiers/{dossier_id}/actions/{action}", post(act))
         .route("/bureau/dossiers/{dossier_id}/pieces/{piece}/fichier", get(download))
 }
@@ -255,6 +256,9 @@ async fn session_page(
                     @if page < pages { a href=(link(queue, page + 1, newest_first)) { "Page suivante" } }
                 }
             }
+            @if office.account.role == StaffRole::Admin {
+                p { a href={ (here) "/prolongation" } { "Prolonger la date limite" } }
+            }
             @if may_act(&office) {
                 h2 { "Après la date limite" }
                 form method="post" action={ (here) "/cloture-des-depots" } {
@@ -341,6 +345,172 @@ async fn close_deposits(
         Err(ApiError::Internal(cause)) => Err(WebError::Api(ApiError::Internal(cause))),
         Err(error) => Err(WebError::Api(error)),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extending the deadline (administrators), after seeing what it would change
+// ---------------------------------------------------------------------------------------------
+
+const ADMIN_ONLY: &str = "Cette action est réservée aux administrateurs.";
+
+fn extension_fields(date: &str, reason: &str, error: Option<&str>) -> Markup {
+    html! {
+        @if let Some(error) = error { p.field-error id="prolongation-erreur" role="alert" { "Erreur : " (error) } }
+        label for="date" { "Nouvelle date limite" span.hint { "JJ/MM/AAAA, postérieure à la date limite actuelle." } }
+        input type="date" id="date" name="date" value=(date) required aria-describedby=[error.map(|_| "prolongation-erreur")];
+        label for="motif" { "Motif de la décision" span.hint { "Par exemple : grève des services postaux." } }
+        input type="text" id="motif" name="motif" value=(reason) required;
+    }
+}
+
+async fn extension_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(session_id): Path<String>,
+) -> Result<Response, WebError> {
+    let here = format!("/bureau/sessions/{session_id}/prolongation");
+    let office = match office(&state, &visitor, &here).await {
+        Ok(office) => office,
+        Err(response) => return Ok(response),
+    };
+    if office.account.role != StaffRole::Admin {
+        return Err(WebError::Forbidden(ADMIN_ONLY.to_owned()));
+    }
+    let id = Uuid::parse_str(&session_id).map_err(|_| WebError::NotFound)?;
+    let summary = queries::session(&state.db, id).await?.ok_or(WebError::NotFound)?;
+    Ok(Page::new("Prolonger la date limite")
+        .signed_in(office.signed_in.clone())
+        .render(html! {
+            p { strong { (summary.title) } " – date limite actuelle : " (summary.deadline) }
+            p { "Les décisions déjà prises restent acquises. Avant d'enregistrer la prolongation, la liste des dossiers dont le verdict changerait s'affiche." }
+            form method="post" action=(here) {
+                (csrf(&office.csrf_token))
+                input type="hidden" name="etape" value="apercu";
+                (extension_fields("", "", None))
+                button type="submit" { "Voir les dossiers concernés" }
+            }
+        })
+        .into_response())
+}
+
+async fn extension(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(session_id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let values = form_values(fields);
+    visitor.check_csrf(values.get("csrf").map(String::as_str).unwrap_or_default())?;
+    let here = format!("/bureau/sessions/{session_id}/prolongation");
+    let office = match office(&state, &visitor, &here).await {
+        Ok(office) => office,
+        Err(response) => return Ok(response),
+    };
+    if office.account.role != StaffRole::Admin {
+        return Err(WebError::Forbidden(ADMIN_ONLY.to_owned()));
+    }
+    let id = Uuid::parse_str(&session_id).map_err(|_| WebError::NotFound)?;
+    let summary = queries::session(&state.db, id).await?.ok_or(WebError::NotFound)?;
+    let raw_date = values.get("date").cloned().unwrap_or_default();
+    let reason = values.get("motif").map(|r| r.trim().to_owned()).unwrap_or_default();
+    let page = |status: StatusCode, content: Markup| {
+        (status, Page::new("Prolonger la date limite").signed_in(office.signed_in.clone()).render(content))
+            .into_response()
+    };
+    let form_again = |error: &str| {
+        html! {
+            p { strong { (summary.title) } }
+            form method="post" action=(here) {
+                (csrf(&office.csrf_token))
+                input type="hidden" name="etape" value="apercu";
+                (extension_fields(&raw_date, &reason, Some(error)))
+                button type="submit" { "Voir les dossiers concernés" }
+            }
+        }
+    };
+    let new_deadline = match date(&values, "date", "Nouvelle date limite") {
+        Ok(d) => d,
+        Err(message) => return Ok(page(StatusCode::UNPROCESSABLE_ENTITY, form_again(&message))),
+    };
+    if values.get("etape").map(String::as_str) == Some("confirmer") {
+        let command = cachet_domain::session::SessionCommand::ExtendDeadline { new_deadline, reason: reason.clone() };
+        return match service::execute_session(
+            &state,
+            &caller(&office),
+            SessionId::from_uuid(id),
+            command,
+            Uuid::new_v4(),
+        )
+        .await
+        {
+            Ok(_) => Ok(Redirect::to(&format!(
+                "/bureau/sessions/{id}?fait=Date-limite-prolongée-au-{}",
+                cachet_domain::time::format_date(new_deadline).replace('/', "%2F")
+            ))
+            .into_response()),
+            Err(ApiError::Internal(cause)) => Err(WebError::Api(ApiError::Internal(cause))),
+            Err(error) => Ok(page(error.status(), form_again(&error.to_string()))),
+        };
+    }
+    // The preview: every rejected or lapsed dossier the new date would bear on.
+    let rows = sqlx::query(&format!(
+        "SELECT dossier_id, user_code FROM {STATUS} WHERE session_id = $1 AND status IN ('rejected', 'lapsed') ORDER BY user_code"
+    ))
+    .bind(id.to_string())
+    .fetch_all(&state.db.pool)
+    .await
+    .map_err(|e| ApiError::internal("list the dossiers an extension bears on", e))?;
+    let mut effects = Vec::new();
+    for row in rows {
+        let dossier: String = row.try_get("dossier_id").map_err(|e| ApiError::internal("read", e))?;
+        let code: String = row.try_get("user_code").map_err(|e| ApiError::internal("read", e))?;
+        let Ok(dossier) = Uuid::parse_str(&dossier) else { continue };
+        let (events, _) = cachet_store::typed::load::<cachet_domain::dossier::DossierEvent>(&*state.store, dossier)
+            .await
+            .map_err(ApiError::from)?;
+        if let Some(effect) = cachet_domain::dossier::DossierState::fold(&events).extension_effect(new_deadline) {
+            effects.push((dossier, code, effect));
+        }
+    }
+    use cachet_domain::dossier::ExtensionEffect;
+    Ok(page(
+        StatusCode::OK,
+        html! {
+            p { strong { (summary.title) } " – nouvelle date limite proposée : " (cachet_domain::time::format_date(new_deadline)) " – motif : " (reason) }
+            h2 { "Dossiers dont le verdict changerait : " (effects.len()) }
+            @if effects.is_empty() { p { "Aucun dossier déjà jugé ne serait concerné." } }
+            @else {
+                table {
+                    thead { tr { th scope="col" { "Code utilisateur" } th scope="col" { "Aujourd'hui" } th scope="col" { "Avec la nouvelle date limite" } } }
+                    tbody {
+                        @for (dossier, code, effect) in &effects {
+                            tr {
+                                td { a href={ "/bureau/dossiers/" (dossier) } { (code) } }
+                                @match effect {
+                                    ExtensionEffect::LateWouldBeOnTime { was, would_be } => {
+                                        td { "Rejeté : " (was.explanation()) }
+                                        td { (would_be.explanation()) " – la décision prise reste acquise, à réexaminer." }
+                                    }
+                                    ExtensionEffect::LapsedReopens => {
+                                        td { "Non parvenu" }
+                                        td { "Rouvert au dépôt en ligne jusqu'à la nouvelle date limite." }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form method="post" action=(here) {
+                (csrf(&office.csrf_token))
+                input type="hidden" name="etape" value="confirmer";
+                input type="hidden" name="date" value=(new_deadline.format("%Y-%m-%d").to_string());
+                input type="hidden" name="motif" value=(reason);
+                button type="submit" { "Enregistrer la prolongation" }
+            }
+            p { a href={ "/bureau/sessions/" (id) } { "Annuler" } }
+        },
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------

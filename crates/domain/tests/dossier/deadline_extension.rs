@@ -121,3 +121,23 @@ fn a_lapsed_candidate_can_close_online_again_once_the_deadline_is_extended() {
         "Votre préinscription a été enregistrée le 12/06/2023 à 14h05, le Centre de Gestion est en attente de votre dossier."
     );
 }
+
+#[test]
+fn an_extension_would_make_a_late_postmark_on_time_but_the_decision_stays() {
+    use cachet_domain::deadline::judge_postmark;
+    use cachet_domain::dossier::{DossierState, ExtensionEffect};
+    let verdict = judge_postmark(date(2023, 7, 10), deadline());
+    let rejected =
+        DossierState::fold(&[pre_registered(), DossierEvent::Rejected { reason: RejectionReason::Late { verdict } }]);
+    assert_eq!(rejected.extension_effect(date(2023, 7, 9)), None, "still late on the 9th");
+    assert_eq!(
+        rejected.extension_effect(date(2023, 7, 10)),
+        Some(ExtensionEffect::LateWouldBeOnTime {
+            was: verdict,
+            would_be: judge_postmark(date(2023, 7, 10), date(2023, 7, 10))
+        })
+    );
+    let lapsed = DossierState::fold(&[pre_registered(), DossierEvent::Lapsed { deadline: deadline() }]);
+    assert_eq!(lapsed.extension_effect(date(2023, 7, 13)), Some(ExtensionEffect::LapsedReopens));
+    assert_eq!(DossierState::fold(&[pre_registered()]).extension_effect(date(2023, 7, 13)), None);
+}
