@@ -5,9 +5,12 @@
 mod support;
 
 mod audit;
+mod audit_scale;
 mod bad_input;
 mod deadlines;
+mod exports;
 mod harness;
+mod imports;
 mod online_deposit;
 mod operations;
 mod protocol;

@@ -10,11 +10,14 @@ use uuid::Uuid;
 use crate::harness::{candidate, days_from_today, Caller, TestApp};
 
 /// Every route the router serves besides `/api/openapi.json` itself.
-const ROUTES: [(&str, &str); 30] = [
+const ROUTES: [(&str, &str); 34] = [
     ("post", "/api/sessions"),
     ("get", "/api/sessions/{session_id}"),
     ("post", "/api/sessions/{session_id}/deadline-extensions"),
     ("post", "/api/sessions/{session_id}/deposit-closure"),
+    ("post", "/api/sessions/{session_id}/postal-imports"),
+    ("get", "/api/sessions/{session_id}/export.csv"),
+    ("get", "/api/sessions/{session_id}/export.xlsx"),
     ("post", "/api/sessions/{session_id}/dossiers"),
     ("get", "/api/sessions/{session_id}/queues/{queue}"),
     ("get", "/api/sessions/{session_id}/statistics"),

@@ -294,7 +294,14 @@ async fn dossier_after_the_deadline(app: &WebApp) -> (crate::harness::WebClient,
         correlation_id: command_id,
         causation_id: None,
     };
-    let request = append_request(dossier_id.as_uuid(), ExpectedVersion::Exact(0), &metadata, at, &[event]);
+    // The dossier de pré-inscription was deposited before the deadline; only the closure is late.
+    let file = app.state.files.put_bytes(pdf("dossier"), "dossier.pdf").await.expect("a stored file");
+    let uploaded = DossierEvent::PieceUploaded {
+        piece: cachet_domain::ids::PieceCode::parse("dossier-preinscription").expect("a code"),
+        file,
+        replaced: None,
+    };
+    let request = append_request(dossier_id.as_uuid(), ExpectedVersion::Exact(0), &metadata, at, &[event, uploaded]);
     let outcome = app.state.store.append(request).await.expect("append");
     assert!(
         app.state.runner.wait_for(outcome.last_position.expect("position"), std::time::Duration::from_secs(10)).await
@@ -325,12 +332,18 @@ async fn dossier_after_the_deadline(app: &WebApp) -> (crate::harness::WebClient,
 pub async fn closing_after_midnight_on_the_deadline_day_is_refused(app: &WebApp) {
     let (client, dossier) = dossier_after_the_deadline(app).await;
     let pieces = client.get(&format!("/dossiers/{dossier}/pieces")).await;
-    // The page offers no closure once the deadline has passed; a form kept open is refused.
     let reply = client.post_form(&format!("/dossiers/{dossier}/cloture"), &pieces, &[]).await;
-    assert!(reply.status >= 400, "refused: {}", reply.status);
-    let text = reply.text();
+    assert_eq!(reply.status, 409);
+    let error = reply.between("id=\"cloture-erreur\"", "</p>").map(|e| crate::harness::plain(&e)).expect("the error");
     let deadline = cachet_domain::time::format_date(days_from_today(-1));
-    assert!(text.contains(&deadline), "the refusal names the deadline: {text}");
+    assert!(
+        error.contains("Erreur : La clôture de l'inscription n'est plus possible : clôture en ligne le "),
+        "{error}"
+    );
+    assert!(
+        error.contains(&format!("postérieure à la date limite du {deadline} (inscription à clôturer avant minuit)")),
+        "{error}"
+    );
 }
 
 pub async fn the_generated_pdfs_carry_the_candidate_and_the_pieces(app: &WebApp) {

@@ -393,8 +393,10 @@ pub async fn reset_target(db: &ReadDb, token: &str, now: DateTime<Utc>) -> Resul
     row.map(|r| r.try_get::<String, _>("user_code")).transpose().map_err(db_error("read a reset link"))
 }
 
-/// Uses a reset token: true once, for a valid and unused token; false ever after.
+/// Uses a reset token: true once, for a valid and unused token; false ever after. Every other
+/// link of the same account is spent with it.
 pub async fn consume_reset(db: &ReadDb, token: &str, now: DateTime<Utc>) -> Result<bool, ApiError> {
+    let user_code = reset_target(db, token, now).await?;
     let done = sqlx::query(
         "UPDATE password_resets SET used_at_us = $1 \
          WHERE token_hash = $2 AND used_at_us IS NULL AND expires_at_us > $1",
@@ -404,7 +406,18 @@ pub async fn consume_reset(db: &ReadDb, token: &str, now: DateTime<Utc>) -> Resu
     .execute(&db.pool)
     .await
     .map_err(db_error("use a reset link"))?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    if let Some(user_code) = user_code {
+        sqlx::query("UPDATE password_resets SET used_at_us = $1 WHERE user_code = $2 AND used_at_us IS NULL")
+            .bind(now.timestamp_micros())
+            .bind(user_code)
+            .execute(&db.pool)
+            .await
+            .map_err(db_error("spend the other reset links"))?;
+    }
+    Ok(true)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,13 +10,30 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, To
 use maud::html;
 
 /// Where mails go.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum MailSettings {
     /// An SMTP relay. `tls: false` is plain SMTP, for a relay on loopback or a trusted network;
     /// `tls: true` requires STARTTLS.
     Smtp { host: String, port: u16, username: Option<String>, password: Option<String>, tls: bool },
-    /// No SMTP server: each mail is written to this folder as an `.eml` file.
+    /// No SMTP server: each mail is written to this folder as an `.eml` file, its path logged.
     Outbox(PathBuf),
+}
+
+/// Written by hand so that the SMTP password never reaches a log.
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Smtp { host, port, username, password, tls } => f
+                .debug_struct("Smtp")
+                .field("host", host)
+                .field("port", port)
+                .field("username", username)
+                .field("password", &password.as_ref().map(|_| "<redacted>"))
+                .field("tls", tls)
+                .finish(),
+            Self::Outbox(folder) => f.debug_tuple("Outbox").field(folder).finish(),
+        }
+    }
 }
 
 /// One mail, with its text and HTML bodies.
@@ -28,6 +45,7 @@ pub struct Mail {
     pub html: String,
 }
 
+/// Why a mail was not sent. Only `InvalidAddress` is meant for a reader; the others are for logs.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     #[error("L'adresse électronique « {0} » n'est pas valide.")]
@@ -42,7 +60,7 @@ pub enum MailError {
 
 #[derive(Clone)]
 enum Transport {
-    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, description: String },
+    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, host: String, port: u16, tls: bool },
     Outbox { transport: AsyncFileTransport<Tokio1Executor>, folder: PathBuf },
 }
 
@@ -65,10 +83,10 @@ impl Mailer {
                     AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
                 };
                 let mut builder = builder.port(port);
-                if let (Some(user), Some(password)) = (username, password) {
-                    builder = builder.credentials(Credentials::new(user, password));
+                if let Some(user) = username {
+                    builder = builder.credentials(Credentials::new(user, password.unwrap_or_default()));
                 }
-                Transport::Smtp { transport: builder.build(), description: format!("serveur SMTP {host}:{port}") }
+                Transport::Smtp { transport: builder.build(), host, port, tls }
             }
             MailSettings::Outbox(folder) => {
                 std::fs::create_dir_all(&folder)?;
@@ -81,13 +99,14 @@ impl Mailer {
     /// Where mails go, in French, for the server's start-up message.
     pub fn describe(&self) -> String {
         match &self.transport {
-            Transport::Smtp { description, .. } => description.clone(),
+            Transport::Smtp { host, port, tls: false, .. } => format!("serveur SMTP {host}:{port}"),
+            Transport::Smtp { host, port, tls: true, .. } => format!("serveur SMTP {host}:{port} (STARTTLS)"),
             Transport::Outbox { folder, .. } => format!("dossier d'envoi local {}", folder.display()),
         }
     }
 
     /// Sends one mail (multipart/alternative: text and HTML, UTF-8). Returns where it went: the
-    /// SMTP server, or the `.eml` file written.
+    /// SMTP server (`smtp://host:port`), or the path of the `.eml` file written.
     pub async fn send(&self, mail: &Mail) -> Result<String, MailError> {
         let to: Mailbox = mail.to.parse().map_err(|_| MailError::InvalidAddress(mail.to.clone()))?;
         let message = Message::builder()
@@ -101,9 +120,9 @@ impl Mailer {
             )
             .map_err(|e| MailError::Build(e.to_string()))?;
         match &self.transport {
-            Transport::Smtp { transport, description } => {
+            Transport::Smtp { transport, host, port, .. } => {
                 transport.send(message).await.map_err(|e| MailError::Transport(e.to_string()))?;
-                Ok(description.clone())
+                Ok(format!("smtp://{host}:{port}"))
             }
             Transport::Outbox { transport, folder } => {
                 let id = transport.send(message).await.map_err(|e| MailError::Transport(e.to_string()))?;
@@ -147,6 +166,7 @@ pub fn password_reset(to: &str, user_code: &str, link: &str, valid_minutes: u32)
 }
 
 /// The confirmation of a pre-registration, with the code utilisateur (never the password).
+/// `deadline` is the civil date as shown to candidates, e.g. « 6 juillet 2023 ».
 pub fn pre_registration_confirmation(
     to: &str,
     candidate_name: &str,
@@ -156,8 +176,10 @@ pub fn pre_registration_confirmation(
 ) -> Mail {
     let text = format!(
         "Bonjour {candidate_name},\n\n\
-         Votre préinscription à l'{session_title} est enregistrée.\n\
-         Votre code utilisateur est : {user_code}\n\n\
+         Votre préinscription est enregistrée pour : {session_title}.\n\
+         Votre code utilisateur est : {user_code}\n\
+         Il vous sera demandé, avec le mot de passe que vous avez choisi, pour accéder à votre espace sécurisé \
+         candidat. Pour votre sécurité, ce mot de passe n'est jamais envoyé par courriel.\n\n\
          La préinscription ne vaut pas inscription : imprimez, datez et signez votre dossier de pré-inscription et \
          déposez-le avec les pièces demandées au plus tard le {deadline} (dernier délai) :\n\
          - par courrier, le cachet de la poste faisant foi ;\n\
@@ -170,8 +192,10 @@ pub fn pre_registration_confirmation(
     );
     let html = html! {
         p { "Bonjour " (candidate_name) "," }
-        p { "Votre préinscription à l'" (session_title) " est enregistrée." }
+        p { "Votre préinscription est enregistrée pour : " (session_title) "." }
         p { "Votre code utilisateur est : " strong { (user_code) } }
+        p { "Il vous sera demandé, avec le mot de passe que vous avez choisi, pour accéder à votre espace sécurisé "
+            "candidat. Pour votre sécurité, ce mot de passe n'est jamais envoyé par courriel." }
         p { "La préinscription ne vaut pas inscription : imprimez, datez et signez votre dossier de pré-inscription et "
             "déposez-le avec les pièces demandées au plus tard le " (deadline) " (dernier délai) :" }
         ul {
@@ -194,36 +218,65 @@ pub fn pre_registration_confirmation(
 mod tests {
     use super::*;
 
+    const LINK: &str = "https://cachet.example/mot-de-passe/nouveau?jeton=abc&x=1";
+
     #[test]
-    fn the_reset_mail_gives_the_link_and_its_validity() {
-        let mail =
-            password_reset("a@exemple.fr", "7K3M9Q2X", "https://cachet.example/mot-de-passe/nouveau?jeton=x", 60);
+    fn the_reset_mail_gives_the_code_the_link_and_its_validity() {
+        let mail = password_reset("a@exemple.fr", "7K3M9Q2X", LINK, 60);
+        assert_eq!(mail.to, "a@exemple.fr");
         assert_eq!(mail.subject, "Cachet – réinitialisation de votre mot de passe");
-        assert!(mail.text.contains("code utilisateur 7K3M9Q2X"));
-        assert!(mail.text.contains("https://cachet.example/mot-de-passe/nouveau?jeton=x"));
-        assert!(mail.text.contains("valable 60 minutes et ne peut servir qu'une fois"));
-        assert!(mail.html.contains(r#"href="https://cachet.example/mot-de-passe/nouveau?jeton=x""#));
+        for body in [&mail.text, &mail.html] {
+            assert!(
+                body.contains("réinitialisation du mot de passe a été demandée pour le code utilisateur"),
+                "{body}"
+            );
+            assert!(body.contains("7K3M9Q2X"), "{body}");
+            assert!(body.contains("valable 60 minutes et ne peut servir qu'une fois"), "{body}");
+            assert!(body.contains("Si vous n'êtes pas à l'origine de cette demande, ignorez ce message"), "{body}");
+        }
+        assert!(mail.text.contains(&format!("\n{LINK}\n")), "the link alone on its line: {}", mail.text);
+        assert!(
+            mail.html.contains(r#"<a href="https://cachet.example/mot-de-passe/nouveau?jeton=abc&amp;x=1">"#),
+            "{}",
+            mail.html
+        );
+    }
+
+    #[test]
+    fn the_confirmation_gives_the_code_and_the_three_channels_but_never_a_password() {
+        let mail = pre_registration_confirmation(
+            "a@exemple.fr",
+            "Alex Martin",
+            "examen professionnel d'adjoint technique territorial principal de 2e classe – session 2024",
+            "7K3M9Q2X",
+            "6 juillet 2023",
+        );
+        assert_eq!(mail.subject, "Cachet – confirmation de votre préinscription");
+        for body in [&mail.text, &mail.html] {
+            assert!(body.contains("Bonjour Alex Martin,"), "{body}");
+            assert!(body.contains("Votre code utilisateur est : "), "{body}");
+            assert!(body.contains("7K3M9Q2X"), "{body}");
+            assert!(body.contains("La préinscription ne vaut pas inscription"), "{body}");
+            assert!(body.contains("au plus tard le 6 juillet 2023 (dernier délai)"), "{body}");
+            assert!(body.contains("le cachet de la poste faisant foi"), "{body}");
+            assert!(body.contains("à l'accueil du Centre de Gestion"), "{body}");
+            assert!(body.contains("« Clôturer mon inscription » avant minuit"), "{body}");
+            assert!(body.contains("Tout dossier déposé ou posté hors délai sera rejeté."), "{body}");
+            assert!(!body.contains("mot de passe :") && !body.contains("mot de passe est"), "never the password");
+        }
     }
 
     #[test]
     fn html_bodies_escape_what_they_quote() {
-        let mail = pre_registration_confirmation("a@exemple.fr", "<b>Eve</b>", "examen", "7K3M9Q2X", "06/07/2023");
-        assert!(mail.html.contains("&lt;b&gt;Eve&lt;/b&gt;"));
-        assert!(!mail.html.contains("<b>Eve"));
-        assert!(!mail.text.contains("mot de passe :"), "never the password");
-        assert_eq!(mail.subject, "Cachet – confirmation de votre préinscription");
-    }
+        let mail = pre_registration_confirmation("a@exemple.fr", "<b>Eve</b> & co", "<i>examen</i>", "7K3M9Q2X", "<j>");
+        assert!(mail.html.contains("Bonjour &lt;b&gt;Eve&lt;/b&gt; &amp; co,"), "{}", mail.html);
+        assert!(mail.html.contains("&lt;i&gt;examen&lt;/i&gt;"), "{}", mail.html);
+        assert!(!mail.html.contains("<b>") && !mail.html.contains("<i>") && !mail.html.contains("<j>"));
+        assert!(mail.text.contains("Bonjour <b>Eve</b> & co,"), "the text body is not escaped");
 
-    #[tokio::test]
-    async fn without_smtp_each_mail_is_written_to_the_outbox() {
-        let dir = tempfile::tempdir().expect("folder");
-        let mailer = Mailer::new(MailSettings::Outbox(dir.path().join("outbox")), "Cachet <concours@cdg.example>")
-            .expect("a mailer");
-        let path = mailer.send(&password_reset("a@exemple.fr", "7K3M9Q2X", "http://x/y", 60)).await.expect("sent");
-        assert!(path.ends_with(".eml"), "{path}");
-        let eml = std::fs::read_to_string(&path).expect("the .eml file");
-        assert!(eml.contains("To: a@exemple.fr"), "{eml}");
-        assert!(mailer.describe().starts_with("dossier d'envoi local "));
+        let mail = password_reset("a@exemple.fr", "<script>", "https://x/\"><script>", 60);
+        assert!(!mail.html.contains("<script>"), "{}", mail.html);
+        assert!(mail.html.contains("&lt;script&gt;"), "{}", mail.html);
     }
 
     #[tokio::test]
@@ -232,5 +285,22 @@ mod tests {
         let mailer = Mailer::new(MailSettings::Outbox(dir.path().to_owned()), "concours@cdg.example").expect("mailer");
         let error = mailer.send(&password_reset("pas une adresse", "X", "y", 60)).await.expect_err("refused");
         assert_eq!(error.to_string(), "L'adresse électronique « pas une adresse » n'est pas valide.");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("folder").count(), 0, "nothing written");
+    }
+
+    #[test]
+    fn an_invalid_sender_is_refused_and_settings_hide_the_password() {
+        let settings = MailSettings::Smtp {
+            host: "127.0.0.1".to_owned(),
+            port: 2525,
+            username: Some("cachet".to_owned()),
+            password: Some("s3cret".to_owned()),
+            tls: false,
+        };
+        assert!(!format!("{settings:?}").contains("s3cret"));
+        let error = Mailer::new(settings.clone(), "Cachet <pas une adresse>").err().expect("refused");
+        assert!(matches!(error, MailError::InvalidAddress(_)), "{error:?}");
+        let mailer = Mailer::new(settings, "Cachet <concours@cdg.example>").expect("mailer");
+        assert_eq!(mailer.describe(), "serveur SMTP 127.0.0.1:2525");
     }
 }

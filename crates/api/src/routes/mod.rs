@@ -3,7 +3,9 @@
 
 pub mod audit;
 pub mod dossiers;
+pub mod exports;
 pub mod health;
+pub mod imports;
 pub mod sessions;
 
 use std::sync::Arc;
@@ -66,6 +68,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(sessions::router())
         .merge(dossiers::router())
+        .merge(imports::router())
+        .merge(exports::router())
         .merge(audit::router())
         .merge(health::router())
         .split_for_parts()

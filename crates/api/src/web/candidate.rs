@@ -416,6 +416,7 @@ async fn pre_register(
         }
     };
     let password = values.get("mot_de_passe").cloned().unwrap_or_default();
+    let password_again = password.clone();
     let account = CandidateAccount {
         user_code: registered.user_code.to_string(),
         candidate_id: candidate_id.as_uuid(),
@@ -425,8 +426,17 @@ async fn pre_register(
         password_hash: accounts::hash_password(password).await?,
         created_at: Utc::now(),
     };
-    accounts::create_candidate(&state.db, &account).await?;
+    let created = accounts::create_candidate(&state.db, &account).await?;
     let stored = accounts::candidate_by_code(&state.db, &account.user_code).await?.ok_or(WebError::NotFound)?;
+    // A form sent again (double click, retry) finds the account of its first sending: it signs in
+    // only with the password that account was created with.
+    if !created && !accounts::verify_password(Some(stored.password_hash.clone()), password_again).await {
+        errors.add(
+            "mot_de_passe",
+            "Ce formulaire a déjà été envoyé avec un autre mot de passe : connectez-vous avec votre code utilisateur.",
+        );
+        return Ok(render_errors(&errors));
+    }
 
     accounts::close_session(&state.db, &session.token, Utc::now()).await?;
     let signed =
@@ -475,9 +485,11 @@ async fn login_form(
     Ok(with_cookie(jar, page))
 }
 
-/// Only our own dossier pages may be where a login leads.
+/// Only our own dossier pages may be where a login leads, written with plain characters.
 fn safe_next(next: &str) -> bool {
-    next.starts_with("/dossiers/") && !next.contains("//") && !next.contains('\\')
+    next.starts_with("/dossiers/")
+        && !next.contains("//")
+        && next.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
 }
 
 async fn login(
@@ -595,9 +607,13 @@ async fn forgotten(
                 &link,
                 u32::try_from(accounts::RESET_VALID_MINUTES).unwrap_or(60),
             );
-            if let Err(error) = state.mailer.send(&mail).await {
-                tracing::error!(error = %error, "the password reset mail could not be sent");
-            }
+            // Sent in the background: the answer takes the same time whether the code exists or not.
+            let mailer = state.mailer.clone();
+            tokio::spawn(async move {
+                if let Err(error) = mailer.send(&mail).await {
+                    tracing::error!(error = %error, "the password reset mail could not be sent");
+                }
+            });
         }
     }
     Ok(Page::new("Mot de passe oublié")
@@ -986,6 +1002,12 @@ async fn upload(
             .await
         }
     };
+    // Nothing is stored for a dossier that no longer takes pieces online.
+    let current = status_of(&state, owned.account.dossier_id).await?;
+    if !can_deposit(&current.status) && current.status != Status::Incomplete.code() {
+        let message = "Ce dossier ne reçoit plus de pièces en ligne dans son état actuel.".to_owned();
+        return pieces_error(&state, &owned, StatusCode::CONFLICT, PiecesError::Piece(code.to_string(), message)).await;
+    }
     let filename = field.file_name().unwrap_or_default().to_owned();
     if filename.is_empty() {
         return pieces_error(

@@ -56,6 +56,7 @@ pub(crate) struct Office {
 
 pub(crate) async fn office(state: &AppState, visitor: &Visitor, back: &str) -> Result<Office, Response> {
     let Some(name) = visitor.staff() else {
+        let back: String = back.chars().filter(|c| c.is_ascii_alphanumeric() || "/-_.".contains(*c)).collect();
         return Err(Redirect::to(&format!("/bureau/connexion?suite={back}")).into_response());
     };
     let account = match accounts::staff_by_account(&state.db, name).await {
@@ -82,7 +83,9 @@ struct Next {
 }
 
 fn safe_next(next: &str) -> bool {
-    next.starts_with("/bureau") && !next.contains("//") && !next.contains('\\')
+    next.starts_with("/bureau")
+        && !next.contains("//")
+        && next.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
 }
 
 fn render_login(account: &str, errors: &Errors, csrf_token: &str, next: &str) -> Markup {

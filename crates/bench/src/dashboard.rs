@@ -1,0 +1,201 @@
+//! The back office's dashboard and search on a generated session of 50,000 dossiers: the real
+//! server on SQLite (or PostgreSQL with `CACHET_BENCH_DATABASE_URL`), a signed-in staff account,
+//! and timed HTTP requests for a queue's first and last pages, a sort, and searches by name, code
+//! utilisateur and dossier number. Prints a table of p50/p99 per request.
+//!
+//! `cargo run --release -p cachet-bench --bin dashboard [-- DOSSIERS]`
+
+use std::time::{Duration, Instant};
+
+use cachet_api::accounts::{self, CandidateAccount, Identity, StaffAccount};
+use cachet_api::{App, Database, Settings};
+use cachet_domain::demo::source_session;
+use cachet_domain::dossier::DossierEvent;
+use cachet_domain::event::{Actor, StaffRole};
+use cachet_domain::ids::{CandidateId, DossierId, SessionId};
+use cachet_domain::session::{SessionConfig, SessionEvent};
+use cachet_store::typed::{append_request, Metadata};
+use cachet_store::ExpectedVersion;
+use chrono::{Duration as Days, NaiveDate, TimeZone, Utc};
+use futures::StreamExt;
+use uuid::Uuid;
+
+const NAMES: [&str; 20] = [
+    "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau", "Simon",
+    "Laurent", "Lefebvre", "Michel", "Garcia", "David", "Bertrand", "Roux", "Vincent", "Fournier",
+];
+
+fn metadata(actor: Actor) -> Metadata {
+    let command_id = Uuid::new_v4();
+    Metadata { actor, command_id, correlation_id: command_id, causation_id: None }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    let dossiers: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(50_000);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let database = match std::env::var("CACHET_BENCH_DATABASE_URL") {
+        Ok(url) => Database::Postgres(url),
+        Err(_) => Database::Sqlite(dir.path().join("bench.sqlite")),
+    };
+    let backend = match &database {
+        Database::Sqlite(_) => "SQLite",
+        Database::Postgres(_) => "PostgreSQL",
+    };
+    let app = App::build(Settings::new(database, dir.path().join("files"))).await.expect("the service starts");
+    let state = app.state().clone();
+
+    // A session whose deadline has passed, and its dossiers: pre-registered, three in four
+    // deposited by post (one in ten of those late).
+    let started = Instant::now();
+    let session = SessionId::from_uuid(Uuid::new_v4());
+    let deadline = NaiveDate::from_ymd_opt(2023, 7, 6).expect("a date");
+    let config = SessionConfig { deposit_deadline: deadline, ..source_session() };
+    let admin = Actor::Staff { account: "admin".to_owned(), role: StaffRole::Admin };
+    let opened = [SessionEvent::SessionOpened { session_id: session, config }];
+    let at = Utc.with_ymd_and_hms(2023, 5, 2, 7, 0, 0).single().expect("an instant");
+    state
+        .store
+        .append(append_request(session.as_uuid(), ExpectedVersion::Exact(0), &metadata(admin), at, &opened))
+        .await
+        .expect("open the session");
+    let hash = accounts::hash_password("bench-password-2024".to_owned()).await.expect("a hash");
+    let codes: Vec<(Uuid, String)> = futures::stream::iter(0..dossiers)
+        .map(|n| {
+            let state = state.clone();
+            let hash = hash.clone();
+            async move {
+                let dossier = DossierId::from_uuid(Uuid::new_v4());
+                let candidate_id = CandidateId::from_uuid(Uuid::new_v4());
+                let user_code = cachet_api::service::user_code_for(dossier);
+                let registered = at + Days::minutes(n as i64);
+                let mut events = vec![DossierEvent::PreRegistered {
+                    dossier_id: dossier,
+                    session_id: session,
+                    candidate_id,
+                    user_code: user_code.clone(),
+                    registered_at: registered,
+                }];
+                if n % 4 != 0 {
+                    let postmark = deadline + Days::days(if n % 10 == 0 { 1 } else { -1 });
+                    let verdict = cachet_domain::deadline::judge_postmark(postmark, deadline);
+                    events.push(DossierEvent::PostalReceiptRecorded {
+                        postmark_date: postmark,
+                        arrival_date: deadline + Days::days(3),
+                        incident: None,
+                        verdict,
+                    });
+                    if !verdict.on_time {
+                        events.push(DossierEvent::Rejected {
+                            reason: cachet_domain::dossier::RejectionReason::Late { verdict },
+                        });
+                    }
+                }
+                let actor = Actor::Candidate { candidate_id };
+                let request =
+                    append_request(dossier.as_uuid(), ExpectedVersion::Exact(0), &metadata(actor), registered, &events);
+                state.store.append(request).await.expect("append a dossier");
+                let account = CandidateAccount {
+                    user_code: user_code.to_string(),
+                    candidate_id: candidate_id.as_uuid(),
+                    dossier_id: dossier.as_uuid(),
+                    session_id: session.as_uuid(),
+                    identity: Identity {
+                        last_name: format!("{}{}", NAMES[n % NAMES.len()], n / NAMES.len()),
+                        first_name: "Camille".to_owned(),
+                        birth_date: NaiveDate::from_ymd_opt(1980, 1, 1).expect("a date"),
+                        address: "1 rue de la Paix".to_owned(),
+                        email: format!("c{n}@exemple.fr"),
+                        phone: "0233000000".to_owned(),
+                        answers: Default::default(),
+                    },
+                    password_hash: hash,
+                    created_at: registered,
+                };
+                accounts::create_candidate(&state.db, &account).await.expect("an account");
+                (dossier.as_uuid(), user_code.to_string())
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let head = state.store.head().await.expect("the head").position;
+    assert!(state.runner.wait_for(head, Duration::from_secs(3600)).await, "the read models catch up");
+    println!(
+        "Generated {dossiers} dossiers ({head} events) on {backend} in {:.1} s, read models included.",
+        started.elapsed().as_secs_f64()
+    );
+
+    let staff = StaffAccount {
+        account: "agent".to_owned(),
+        role: StaffRole::Staff,
+        display_name: "Agent".to_owned(),
+        password_hash: accounts::hash_password("bench-password-2024".to_owned()).await.expect("a hash"),
+    };
+    accounts::upsert_staff(&state.db, &staff, Utc::now()).await.expect("a staff account");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let base = format!("http://{}", listener.local_addr().expect("an address"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+
+    let client = reqwest::Client::builder().cookie_store(true).build().expect("a client");
+    let form = client.get(format!("{base}/bureau/connexion")).send().await.expect("the login page");
+    let html = form.text().await.expect("its text");
+    let start = html.find("name=\"csrf\" value=\"").expect("a CSRF token") + 19;
+    let token = html[start..start + 64].to_owned();
+    let login = client
+        .post(format!("{base}/bureau/connexion"))
+        .form(&[("csrf", token.as_str()), ("compte", "agent"), ("mot_de_passe", "bench-password-2024")])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(login.url().path(), "/bureau", "signed in");
+
+    let (dossier, code) = codes[codes.len() / 2].clone();
+    let last_page = dossiers.div_ceil(50);
+    let requests = [
+        ("file « à transférer », page 1", format!("/bureau/sessions/{session}?file=to_transfer")),
+        (
+            "file « à transférer », dernière page",
+            format!("/bureau/sessions/{session}?file=to_transfer&page={last_page}"),
+        ),
+        (
+            "file « à transférer », plus récents d'abord",
+            format!("/bureau/sessions/{session}?file=to_transfer&tri=recents"),
+        ),
+        ("file « en attente de dépôt », page 1", format!("/bureau/sessions/{session}?file=awaiting_deposit")),
+        ("recherche par nom (« Moreau12 »)", format!("/bureau/sessions/{session}?q=Moreau12")),
+        ("recherche par début de nom (« Mor »)", format!("/bureau/sessions/{session}?q=Mor")),
+        ("recherche par code utilisateur", format!("/bureau/sessions/{session}?q={code}")),
+        ("recherche par numéro de dossier", format!("/bureau/sessions/{session}?q={dossier}")),
+        ("page d'un dossier", format!("/bureau/dossiers/{dossier}")),
+    ];
+    println!("\n| requête ({dossiers} dossiers, {backend}) | p50 | p99 |\n|---|---|---|");
+    for (label, path) in requests {
+        let mut times = Vec::with_capacity(100);
+        for i in 0..110 {
+            let started = Instant::now();
+            let response = client.get(format!("{base}{path}")).send().await.expect("a page");
+            assert!(response.status().is_success(), "{path}: {}", response.status());
+            response.bytes().await.expect("the body");
+            if i >= 10 {
+                times.push(started.elapsed());
+            }
+        }
+        times.sort();
+        println!(
+            "| {label} | {:.1} ms | {:.1} ms |",
+            percentile(&times, 0.5).as_secs_f64() * 1000.0,
+            percentile(&times, 0.99).as_secs_f64() * 1000.0
+        );
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+}
