@@ -73,6 +73,16 @@ pub fn sniff(head: &[u8]) -> Option<MediaType> {
     }
 }
 
+/// The MIME type of a stored piece, from the media type code its read model keeps.
+pub fn content_type(media_type: Option<&str>) -> &'static str {
+    match media_type {
+        Some("pdf") => "application/pdf",
+        Some("jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        _ => "application/octet-stream",
+    }
+}
+
 /// Keeps the last path component, and only letters, digits, spaces and `.-_`; at most 100
 /// characters.
 pub fn sanitise_filename(name: &str) -> String {

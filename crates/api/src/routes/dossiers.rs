@@ -161,12 +161,7 @@ async fn download_file(
     let piece = pieces.iter().find(|p| p.sha256.as_deref() == Some(sha256.as_str()));
     let piece = piece.ok_or_else(|| ApiError::NotFound("Ce fichier n'existe pas dans ce dossier.".to_owned()))?;
     let bytes = state.files.read(&sha256).await?;
-    let content_type = match piece.media_type.as_deref() {
-        Some("pdf") => "application/pdf",
-        Some("jpeg") => "image/jpeg",
-        Some("png") => "image/png",
-        _ => "application/octet-stream",
-    };
+    let content_type = crate::files::content_type(piece.media_type.as_deref());
     let disposition =
         format!("attachment; filename=\"{}\"", piece.filename.clone().unwrap_or_default().replace('"', ""));
     Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes)

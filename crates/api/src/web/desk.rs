@@ -772,12 +772,7 @@ async fn download(
         .ok_or(WebError::NotFound)?;
     let (Some(sha256), Some(name)) = (row.sha256, row.filename) else { return Err(WebError::NotFound) };
     let bytes = state.files.read(&sha256).await?;
-    let content_type = match row.media_type.as_deref() {
-        Some("pdf") => "application/pdf",
-        Some("jpeg") => "image/jpeg",
-        Some("png") => "image/png",
-        _ => "application/octet-stream",
-    };
+    let content_type = crate::files::content_type(row.media_type.as_deref());
     Ok(crate::web::candidate::attachment(content_type, &name, bytes))
 }
 
