@@ -846,6 +846,9 @@ pub async fn on_ten_thousand_dossiers_the_rebuild_equals_the_live_models_and_eac
     }
     lap("rebuilt and compared");
     assert_eq!(queries::statistics(app.read_db(), session_id.as_uuid()).await.expect("statistics"), finals);
+    // The counts the dashboard reads, kept as dossiers move, equal a count of the rows.
+    let kept = queries::status_counts(app.read_db(), session_id.as_uuid()).await.expect("the counts");
+    assert_eq!(kept, finals.by_status, "dossier_counts equals the rows' statuses");
 
     // The log holds what the domain decided, and each dossier's recorded times never go back.
     let streams = dossier_streams(app).await;

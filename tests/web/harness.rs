@@ -345,16 +345,16 @@ impl WebClient {
         bytes: Vec<u8>,
         token: &str,
     ) -> PageReply {
+        self.post_file(&format!("/dossiers/{dossier}/pieces/{piece}"), filename, bytes, token).await
+    }
+
+    /// Posts a form of two fields, as the pages' file forms send them: `csrf`, then `fichier`.
+    pub async fn post_file(&self, path: &str, filename: &str, bytes: Vec<u8>, token: &str) -> PageReply {
         let form = reqwest::multipart::Form::new()
             .text("csrf", token.to_owned())
             .part("fichier", reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned()));
-        let response = self
-            .http
-            .post(format!("{}/dossiers/{dossier}/pieces/{piece}", self.base))
-            .multipart(form)
-            .send()
-            .await
-            .expect("upload");
+        let response =
+            self.http.post(format!("{}{path}", self.base)).multipart(form).send().await.expect("post a file");
         Self::reply(response).await
     }
 

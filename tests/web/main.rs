@@ -39,5 +39,6 @@ mod smtp;
 mod browser;
 mod candidate_http;
 mod harness;
+mod import;
 mod journey;
 mod office;

@@ -142,6 +142,50 @@ pub struct CandidateAccount {
     pub created_at: DateTime<Utc>,
 }
 
+/// The key a name is searched by: lower-cased, accents removed, so « Élodie » is found by
+/// « elo ». Kept beside the name in `candidate_accounts`, indexed per session.
+pub fn name_key(name: &str) -> String {
+    use unicode_normalization::char::is_combining_mark;
+    use unicode_normalization::UnicodeNormalization;
+    name.trim().nfd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
+}
+
+/// The range of keys that start with `prefix`, as `(from, to)` with `from <= key < to` in byte
+/// order: no character sorts after `char::MAX`.
+pub fn prefix_range(prefix: &str) -> (String, String) {
+    let from = name_key(prefix);
+    let to = format!("{from}{}", char::MAX);
+    (from, to)
+}
+
+/// Fills the search keys of accounts created before they existed (migration 0004). Cheap when
+/// there are none; safe to run at every start and from several processes.
+pub async fn backfill_name_keys(db: &ReadDb) -> Result<u64, ApiError> {
+    let rows = sqlx::query(
+        "SELECT user_code, last_name, first_name FROM candidate_accounts \
+         WHERE last_name_key IS NULL OR first_name_key IS NULL",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .map_err(db_error("read the accounts to index"))?;
+    let mut filled = 0;
+    for row in rows {
+        let text = |column: &str| -> Result<String, ApiError> {
+            row.try_get(column).map_err(|e| ApiError::internal("read the accounts to index", e.to_string()))
+        };
+        let (code, last, first) = (text("user_code")?, text("last_name")?, text("first_name")?);
+        sqlx::query("UPDATE candidate_accounts SET last_name_key = $1, first_name_key = $2 WHERE user_code = $3")
+            .bind(name_key(&last))
+            .bind(name_key(&first))
+            .bind(code)
+            .execute(&db.pool)
+            .await
+            .map_err(db_error("index a candidate's name"))?;
+        filled += 1;
+    }
+    Ok(filled)
+}
+
 const CANDIDATE_COLUMNS: &str = "user_code, candidate_id, dossier_id, session_id, last_name, first_name, birth_date, \
      address, email, phone, answers, password_hash, created_at_us";
 
@@ -177,8 +221,8 @@ fn candidate_from_row(row: &sqlx::any::AnyRow) -> Result<CandidateAccount, ApiEr
 pub async fn create_candidate(db: &ReadDb, account: &CandidateAccount) -> Result<bool, ApiError> {
     let answers = serde_json::to_string(&account.identity.answers).map_err(|e| ApiError::internal("encode", e))?;
     let done = sqlx::query(&format!(
-        "INSERT INTO candidate_accounts ({CANDIDATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-         ON CONFLICT DO NOTHING"
+        "INSERT INTO candidate_accounts ({CANDIDATE_COLUMNS}, last_name_key, first_name_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING"
     ))
     .bind(&account.user_code)
     .bind(account.candidate_id.to_string())
@@ -193,6 +237,8 @@ pub async fn create_candidate(db: &ReadDb, account: &CandidateAccount) -> Result
     .bind(answers)
     .bind(&account.password_hash)
     .bind(account.created_at.timestamp_micros())
+    .bind(name_key(&account.identity.last_name))
+    .bind(name_key(&account.identity.first_name))
     .execute(&db.pool)
     .await
     .map_err(db_error("create a candidate account"))?;

@@ -109,6 +109,8 @@ pub enum StartError {
     Files(String),
     #[error("failed to set up the mail sender")]
     Mail(#[from] crate::mail::MailError),
+    #[error("failed to index the candidates' names: {0}")]
+    Accounts(String),
 }
 
 /// Every read model the service keeps.
@@ -130,6 +132,11 @@ impl App {
             }
             Database::Postgres(url) => (Arc::new(PgEventStore::connect(url).await?), ReadDb::connect(url).await?),
         };
+        let indexed =
+            crate::accounts::backfill_name_keys(&db).await.map_err(|e| StartError::Accounts(format!("{e:?}")))?;
+        if indexed > 0 {
+            tracing::info!(accounts = indexed, "indexed the names of existing candidate accounts for search");
+        }
         let (stop, stopped) = watch::channel(false);
         let (runner, tasks) = runner::spawn(store.clone(), db.clone(), projections(), stopped).await?;
         let state =

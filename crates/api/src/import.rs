@@ -336,7 +336,7 @@ pub fn too_large() -> ApiError {
 }
 
 /// 10000 → « 10 000 ».
-fn format_count(n: usize) -> String {
+pub(crate) fn format_count(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

@@ -173,10 +173,21 @@ async fn main() {
         ("file « en attente de dépôt », page 1", format!("/bureau/sessions/{session}?file=awaiting_deposit")),
         ("recherche par nom (« Moreau12 »)", format!("/bureau/sessions/{session}?q=Moreau12")),
         ("recherche par début de nom (« Mor »)", format!("/bureau/sessions/{session}?q=Mor")),
+        ("recherche par prénom, toute la session (« Camille »)", format!("/bureau/sessions/{session}?q=Camille")),
         ("recherche par code utilisateur", format!("/bureau/sessions/{session}?q={code}")),
         ("recherche par numéro de dossier", format!("/bureau/sessions/{session}?q={dossier}")),
         ("page d'un dossier", format!("/bureau/dossiers/{dossier}")),
+        ("statistiques de la session", format!("/bureau/sessions/{session}/statistiques")),
     ];
+    // The searches must find what they look for, or their times mean nothing.
+    for (path, expected) in [
+        (format!("/bureau/sessions/{session}?q={code}"), code.clone()),
+        (format!("/bureau/sessions/{session}?q={dossier}"), code.clone()),
+        (format!("/bureau/sessions/{session}?q=moreau12"), "MOREAU12 Camille".to_owned()),
+    ] {
+        let body = client.get(format!("{base}{path}")).send().await.expect("a page").text().await.expect("a body");
+        assert!(body.contains(&expected), "{path} finds {expected}");
+    }
     println!("\n| requête ({dossiers} dossiers, {backend}) | p50 | p99 |\n|---|---|---|");
     for (label, path) in requests {
         let mut times = Vec::with_capacity(100);

@@ -25,6 +25,9 @@ pub struct DossiersProjection;
 pub const STATUS: &str = "dossier_status";
 pub const PIECES: &str = "dossier_pieces";
 pub const SESSIONS: &str = "exam_sessions";
+/// The number of each session's dossiers in each status, kept as they change, so the office's
+/// dashboard never counts a large session.
+pub const COUNTS: &str = "dossier_counts";
 
 /// The state of one piece as the pieces page shows it.
 pub fn piece_state_code(piece: Option<&PieceState>) -> (&'static str, Option<String>) {
@@ -53,6 +56,8 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, ProjectionError> {
 }
 
 struct Entry {
+    /// The status before this batch, `None` for a dossier new to the read model.
+    before: Option<&'static str>,
     state: DossierState,
     version: i64,
     position: i64,
@@ -67,16 +72,26 @@ impl Projection for DossiersProjection {
 
     fn version(&self) -> i64 {
         // 2: an extended deadline shows in the session's configuration too.
-        2
+        // 3: the per-session counts by status (`dossier_counts`).
+        3
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &[STATUS, PIECES, SESSIONS]
+        &[STATUS, PIECES, SESSIONS, COUNTS]
     }
 
     fn schema(&self, target: Target) -> Vec<String> {
         let (status, pieces, sessions) = (target.table(STATUS), target.table(PIECES), target.table(SESSIONS));
+        let counts = target.table(COUNTS);
         vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {counts} (
+                    session_id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    n BIGINT NOT NULL,
+                    PRIMARY KEY (session_id, status)
+                )"
+            ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {status} (
                     dossier_id TEXT PRIMARY KEY,
@@ -100,6 +115,11 @@ impl Projection for DossiersProjection {
             ),
             format!("CREATE INDEX IF NOT EXISTS {status}_queue ON {status} (session_id, status, registered_at_us, dossier_id)"),
             format!("CREATE INDEX IF NOT EXISTS {status}_user_code ON {status} (user_code)"),
+            // A search that matches much of a session reads it in this order until a page is full.
+            format!("CREATE INDEX IF NOT EXISTS {status}_registered ON {status} (session_id, registered_at_us, dossier_id)"),
+            // The session statistics count by channel and by kind of rejection from these alone.
+            format!("CREATE INDEX IF NOT EXISTS {status}_channel ON {status} (session_id, deposit_channel)"),
+            format!("CREATE INDEX IF NOT EXISTS {status}_rejection ON {status} (session_id, rejection_kind)"),
             format!(
                 "CREATE TABLE IF NOT EXISTS {pieces} (
                     dossier_id TEXT NOT NULL,
@@ -136,6 +156,7 @@ impl Projection for DossiersProjection {
         events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
         let (status, pieces, sessions) = (target.table(STATUS), target.table(PIECES), target.table(SESSIONS));
+        let counts = target.table(COUNTS);
         let mut dossiers: BTreeMap<Uuid, Entry> = BTreeMap::new();
         for stored in events {
             if stored.stream_type == SessionEvent::STREAM_TYPE {
@@ -152,11 +173,12 @@ impl Projection for DossiersProjection {
                         .bind(stored.stream_id.to_string())
                         .fetch_optional(&mut *conn)
                         .await?;
-                let state = match saved {
+                let state: DossierState = match saved {
                     Some(text) => serde_json::from_str(&text).map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
                     None => DossierState::default(),
                 };
-                vacant.insert(Entry { state, version: 0, position: 0, updated_at_us: 0 });
+                let before = StatusView::from_state(&state, 0, 0).map(|view| view.status.code());
+                vacant.insert(Entry { before, state, version: 0, position: 0, updated_at_us: 0 });
             }
             if let Some(entry) = dossiers.get_mut(&stored.stream_id) {
                 entry.state = std::mem::take(&mut entry.state).evolve(&event);
@@ -166,10 +188,17 @@ impl Projection for DossiersProjection {
             }
         }
         let mut configs: HashMap<Uuid, Option<SessionConfig>> = HashMap::new();
+        let mut moves: BTreeMap<(Uuid, &'static str), i64> = BTreeMap::new();
         for (id, entry) in dossiers {
             let Some(view) = StatusView::from_state(&entry.state, entry.version, entry.position) else { continue };
             write_status(conn, &status, &view, &entry).await?;
             let session_id = view.session_id.as_uuid();
+            if entry.before != Some(view.status.code()) {
+                if let Some(before) = entry.before {
+                    *moves.entry((session_id, before)).or_default() -= 1;
+                }
+                *moves.entry((session_id, view.status.code())).or_default() += 1;
+            }
             if let std::collections::hash_map::Entry::Vacant(vacant) = configs.entry(session_id) {
                 let text: Option<String> =
                     sqlx::query_scalar(&format!("SELECT config FROM {sessions} WHERE session_id = $1"))
@@ -181,6 +210,17 @@ impl Projection for DossiersProjection {
             if let Some(Some(config)) = configs.get(&session_id) {
                 write_pieces(conn, &pieces, id, config, &entry.state).await?;
             }
+        }
+        for ((session_id, code), delta) in moves.into_iter().filter(|(_, delta)| *delta != 0) {
+            sqlx::query(&format!(
+                "INSERT INTO {counts} (session_id, status, n) VALUES ($1, $2, $3) \
+                 ON CONFLICT (session_id, status) DO UPDATE SET n = {counts}.n + excluded.n"
+            ))
+            .bind(session_id.to_string())
+            .bind(code)
+            .bind(delta)
+            .execute(&mut *conn)
+            .await?;
         }
         Ok(())
     }

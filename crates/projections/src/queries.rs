@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::ReadDb;
-use crate::dossiers::{PIECES, SESSIONS, STATUS};
+use crate::dossiers::{COUNTS, PIECES, SESSIONS, STATUS};
 use crate::ProjectionError;
 
 /// How the dossier was deposited, and why it was on time or late.
@@ -312,6 +312,16 @@ async fn counts(db: &ReadDb, column: &str, session_id: Uuid) -> Result<BTreeMap<
     .fetch_all(&db.pool)
     .await?;
     rows.iter().map(|row| Ok((row.try_get::<String, _>("k")?, row.try_get::<i64, _>("n")?))).collect()
+}
+
+/// The number of a session's dossiers in each status, as the read model keeps them (no count of
+/// the session's rows).
+pub async fn status_counts(db: &ReadDb, session_id: Uuid) -> Result<BTreeMap<String, i64>, ProjectionError> {
+    let rows = sqlx::query(&format!("SELECT status, n FROM {COUNTS} WHERE session_id = $1 AND n <> 0"))
+        .bind(session_id.to_string())
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(|row| Ok((row.try_get::<String, _>("status")?, row.try_get::<i64, _>("n")?))).collect()
 }
 
 pub async fn statistics(db: &ReadDb, session_id: Uuid) -> Result<Statistics, ProjectionError> {

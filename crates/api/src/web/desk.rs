@@ -94,7 +94,25 @@ struct Line {
 }
 
 /// One page of a queue, or of a search across the session: by code utilisateur, dossier number
-/// or the start of the last name. Served by the `(session_id, status, registered_at_us)` index.
+/// or the start of the first or last name (accents and case ignored).
+///
+/// Each part is served by an index: a queue (counted by `dossier_counts`) by `(session_id,
+/// status, registered_at_us, dossier_id)`, whose page is picked on the index alone before the
+/// rows are read; a search by
+/// the equality indexes on the code and the dossier number and by a range of the per-session name
+/// keys (`accounts::name_key`), so its cost follows the number of hits, not the session's size.
+/// Beyond this many hits a search says « plus de 1 000 » and serves its first pages only.
+const SEARCH_CAP: i64 = 1000;
+
+async fn fetch_count(db: &sqlx::AnyPool, sql: &str, binds: &[String]) -> Result<i64, ApiError> {
+    let mut query = sqlx::query(sql);
+    for b in binds {
+        query = query.bind(b.clone());
+    }
+    let db_error = |e| ApiError::internal("count a queue", e);
+    query.fetch_one(db).await.map_err(db_error)?.try_get("n").map_err(db_error)
+}
+
 async fn lines(
     state: &AppState,
     session: Uuid,
@@ -102,38 +120,64 @@ async fn lines(
     search: &str,
     newest_first: bool,
     page: i64,
+    queue_total: i64,
 ) -> Result<(i64, Vec<Line>), ApiError> {
-    let mut conditions = vec!["s.session_id = $1".to_owned()];
-    let mut binds: Vec<String> = vec![session.to_string()];
-    if let Some(queue) = queue {
-        binds.push(queue.status().code().to_owned());
-        conditions.push(format!("s.status = ${}", binds.len()));
-    }
-    if !search.is_empty() {
-        binds.push(search.to_uppercase());
-        let exact = binds.len();
-        binds.push(search.to_lowercase());
-        let dossier = binds.len();
-        binds.push(format!("{}%", search.to_lowercase()));
-        let name = binds.len();
-        conditions.push(format!(
-            "(s.user_code = ${exact} OR s.dossier_id = ${dossier} OR LOWER(a.last_name) LIKE ${name} OR LOWER(a.first_name) LIKE ${name})"
-        ));
-    }
-    let filter = conditions.join(" AND ");
-    let from = format!("{STATUS} s LEFT JOIN candidate_accounts a ON a.dossier_id = s.dossier_id");
-    let count_sql = format!("SELECT COUNT(*) AS n FROM {from} WHERE {filter}");
-    let mut count = sqlx::query(&count_sql);
-    for b in &binds {
-        count = count.bind(b.clone());
-    }
     let db_error = |e| ApiError::internal("read a queue", e);
-    let total: i64 = count.fetch_one(&state.db.pool).await.map_err(db_error)?.try_get("n").map_err(db_error)?;
     let order = if newest_first { "DESC" } else { "ASC" };
     let offset = (page.clamp(1, 1_000_000) - 1).saturating_mul(PER_PAGE);
+    let mut binds: Vec<String> = vec![session.to_string()];
+    let mut total: i64;
+    let hits = if search.is_empty() {
+        let queue = queue.unwrap_or(Queue::ToTransfer);
+        binds.push(queue.status().code().to_owned());
+        format!("SELECT dossier_id, registered_at_us FROM {STATUS} WHERE session_id = $1 AND status = $2")
+    } else {
+        let (from, to) = accounts::prefix_range(search);
+        let (from, to) = if from.is_empty() { (String::new(), String::new()) } else { (from, to) };
+        binds.extend([search.to_uppercase(), search.to_lowercase(), from, to]);
+        format!(
+            "SELECT dossier_id FROM {STATUS} WHERE session_id = $1 AND user_code = $2 \
+             UNION SELECT dossier_id FROM {STATUS} WHERE session_id = $1 AND dossier_id = $3 \
+             UNION SELECT dossier_id FROM candidate_accounts WHERE session_id = $1 AND last_name_key >= $4 AND last_name_key < $5 \
+             UNION SELECT dossier_id FROM candidate_accounts WHERE session_id = $1 AND first_name_key >= $4 AND first_name_key < $5"
+        )
+    };
+    let db = &state.db.pool;
+    let page_sql = if search.is_empty() {
+        total = queue_total;
+        format!(
+            "SELECT p.dossier_id FROM ({hits} ORDER BY registered_at_us {order}, dossier_id {order} \
+             LIMIT {PER_PAGE} OFFSET {offset}) p"
+        )
+    } else {
+        // Count the hits up to a cap: a search that matches a good part of the session (a common
+        // first name) is not sorted whole, but read in the session's order until a page is full.
+        let capped = format!(
+            "SELECT COUNT(*) AS n FROM ({} LIMIT {}) h",
+            hits.replace(" UNION ", " UNION ALL "),
+            SEARCH_CAP + 1
+        );
+        total = fetch_count(db, &capped, &binds).await?;
+        if total <= SEARCH_CAP {
+            total = fetch_count(db, &format!("SELECT COUNT(*) AS n FROM ({hits}) h"), &binds).await?;
+            format!(
+                "SELECT h.dossier_id FROM ({hits}) h JOIN {STATUS} r ON r.dossier_id = h.dossier_id \
+                 ORDER BY r.registered_at_us {order}, r.dossier_id {order} LIMIT {PER_PAGE} OFFSET {offset}"
+            )
+        } else {
+            format!(
+                "SELECT r.dossier_id FROM {STATUS} r LEFT JOIN candidate_accounts c ON c.dossier_id = r.dossier_id \
+                 WHERE r.session_id = $1 AND (r.user_code = $2 OR r.dossier_id = $3 \
+                 OR (c.last_name_key >= $4 AND c.last_name_key < $5) OR (c.first_name_key >= $4 AND c.first_name_key < $5)) \
+                 ORDER BY r.registered_at_us {order}, r.dossier_id {order} LIMIT {PER_PAGE} OFFSET {offset}"
+            )
+        }
+    };
     let select_sql = format!(
-        "SELECT s.dossier_id, s.user_code, s.status, s.registered_at_us, a.last_name, a.first_name FROM {from} \
-         WHERE {filter} ORDER BY s.registered_at_us {order}, s.dossier_id LIMIT {PER_PAGE} OFFSET {offset}"
+        "SELECT s.dossier_id, s.user_code, s.status, s.registered_at_us, a.last_name, a.first_name \
+         FROM ({page_sql}) pg JOIN {STATUS} s ON s.dossier_id = pg.dossier_id \
+         LEFT JOIN candidate_accounts a ON a.dossier_id = s.dossier_id \
+         ORDER BY s.registered_at_us {order}, s.dossier_id {order}"
     );
     let mut select = sqlx::query(&select_sql);
     for b in &binds {
@@ -171,7 +215,7 @@ async fn session_page(
     };
     let id = Uuid::parse_str(&session_id).map_err(|_| WebError::NotFound)?;
     let summary = queries::session(&state.db, id).await?.ok_or(WebError::NotFound)?;
-    let stats = queries::statistics(&state.db, id).await?;
+    let by_status = queries::status_counts(&state.db, id).await?;
     let search = query.q.clone().unwrap_or_default().trim().chars().take(100).collect::<String>();
     let queue = if search.is_empty() {
         Some(Queue::ALL.into_iter().find(|q| Some(q.code()) == query.file.as_deref()).unwrap_or(Queue::ToTransfer))
@@ -180,9 +224,10 @@ async fn session_page(
     };
     let newest_first = query.tri.as_deref() == Some("recents");
     let page = query.page.unwrap_or(1).clamp(1, 1_000_000);
-    let (total, lines) = lines(&state, id, queue, &search, newest_first, page).await?;
-    let pages = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
-    let count = |q: Queue| stats.by_status.get(q.status().code()).copied().unwrap_or(0);
+    let count = |q: Queue| by_status.get(q.status().code()).copied().unwrap_or(0);
+    let (total, lines) = lines(&state, id, queue, &search, newest_first, page, queue.map_or(0, count)).await?;
+    let capped = !search.is_empty() && total > SEARCH_CAP;
+    let pages = ((total.min(SEARCH_CAP) + PER_PAGE - 1) / PER_PAGE).max(1);
     let link = |file: Option<Queue>, page: i64, tri: bool| {
         let mut url = format!("{here}?page={page}");
         if let Some(q) = file {
@@ -219,7 +264,11 @@ async fn session_page(
                 input type="text" id="q" name="q" value=(search);
                 button type="submit" { "Rechercher" }
             }
-            h2 { @if let Some(q) = queue { (queue_label(q)) } @else { "Résultats de la recherche" } " : " (total) " dossier(s)" }
+            h2 {
+                @if let Some(q) = queue { (queue_label(q)) } @else { "Résultats de la recherche" } " : "
+                @if capped { "plus de " (crate::import::format_count(SEARCH_CAP as usize)) " dossiers" } @else { (total) " dossier(s)" }
+            }
+            @if capped { p.hint { "Seuls les " (crate::import::format_count(SEARCH_CAP as usize)) " premiers sont affichés : précisez la recherche (nom complet, code utilisateur ou numéro de dossier)." } }
             p {
                 "Tri : "
                 @if newest_first { a href=(link(queue, 1, false)) { "plus anciennes préinscriptions d'abord" } " | plus récentes d'abord" }
@@ -260,6 +309,7 @@ async fn session_page(
                 p { a href={ (here) "/prolongation" } { "Prolonger la date limite" } }
             }
             @if may_act(&office) {
+                p { a href={ (here) "/import-courrier" } { "Importer le courrier du jour (fichier CSV)" } }
                 h2 { "Après la date limite" }
                 form method="post" action={ (here) "/cloture-des-depots" } {
                     (csrf(&csrf_token))

@@ -12,6 +12,7 @@ pub mod desk;
 pub mod forms;
 pub mod layout;
 pub mod office;
+pub mod postal_import;
 pub mod session;
 
 use axum::http::StatusCode;
@@ -31,6 +32,7 @@ pub fn router(max_upload_bytes: u64) -> Router<AppState> {
         .merge(candidate::router(max_upload_bytes))
         .merge(office::router())
         .merge(desk::router())
+        .merge(postal_import::router())
 }
 
 /// An error answered as a page.
