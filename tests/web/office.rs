@@ -205,8 +205,204 @@ pub async fn an_extension_first_lists_the_dossiers_whose_verdict_it_would_change
     assert_eq!(summary.deadline, iso(today()));
 }
 
+/// The most recent weekday before today, when the source session's counter is open 8:30–12:00
+/// and 13:30–17:00.
+fn last_weekday() -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let mut day = days_from_today(-1);
+    while matches!(day.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun) {
+        day = day.pred_opt().expect("a day");
+    }
+    day
+}
+
+pub async fn the_desk_records_the_counter_refused_forms_and_a_piece_brought_to_the_counter(app: &WebApp) {
+    let Some(mut browser) = Browser::open("accueil-et-refus").await else { return };
+    app.staff_account("agent", StaffRole::Staff).await;
+    let session = app.session_until(days_from_today(5)).await;
+    let (counter, _) = app.registered_ten_days_ago(session, "Guichet").await;
+    let (faxed, _) = app.registered_ten_days_ago(session, "Telecopie").await;
+    let day = last_weekday();
+
+    browser.visit(&app.url("/bureau/connexion"), "connexion").await;
+    browser.fill("compte", "agent").await;
+    browser.fill("mot_de_passe", PASSWORD).await;
+    browser.press("Se connecter", "tableau-de-bord").await;
+
+    // A counter receipt at 20:00 is refused: the counter was closed, and the page says when it opens.
+    browser.visit(&app.url(&format!("/bureau/dossiers/{counter}")), "dossier-accueil").await;
+    set(&browser, "date", &iso(day)).await;
+    set(&browser, "heure", "20:00").await;
+    browser.press("Enregistrer le dépôt à l'accueil", "accueil-ferme").await;
+    let text = browser.text().await;
+    assert!(text.contains(&format!("L'accueil est fermé le {} à 20h00", format_date(day))), "{text}");
+    assert!(text.contains("horaires d'ouverture"), "{text}");
+    // At 10:00 it is recorded, on time.
+    set(&browser, "date", &iso(day)).await;
+    set(&browser, "heure", "10:00").await;
+    browser.press("Enregistrer le dépôt à l'accueil", "accueil-ouvert").await;
+    let text = browser.text().await;
+    assert!(text.contains("déposé à l'accueil"), "{text}");
+    assert!(text.contains("dans les délais"), "{text}");
+
+    // A dossier sent by fax is refused from the desk; the candidate reads why.
+    browser.visit(&app.url(&format!("/bureau/dossiers/{faxed}")), "dossier-telecopie").await;
+    set(&browser, "forme", "telecopie").await;
+    set(&browser, "recu", &iso(today())).await;
+    browser.press("Enregistrer le refus", "refus-telecopie").await;
+    let text = browser.text().await;
+    assert!(text.contains("télécopie"), "{text}");
+    let status =
+        cachet_projections::queries::dossier_status(&app.state.db, faxed).await.expect("read").expect("a dossier");
+    assert_eq!(status.status, "rejected");
+
+    // The counter dossier is transferred, found incomplete, and the missing piece is brought to the counter.
+    browser.visit(&app.url(&format!("/bureau/dossiers/{counter}")), "a-transferer").await;
+    browser.press("Transférer dans le logiciel", "transfere").await;
+    for (piece, outcome) in
+        [("dossier-preinscription", "acceptee"), ("etat-services", "manquante"), ("arrete-situation", "acceptee")]
+    {
+        set(&browser, &format!("resultat-{piece}"), outcome).await;
+        let xpath = format!("//form[.//input[@name='piece' and @value='{piece}']]//button");
+        browser.client.find(Locator::XPath(&xpath)).await.expect("the button").click().await.expect("click");
+        browser.client.wait().for_element(Locator::Css("footer")).await.expect("the page");
+    }
+    browser.press("Conclure l'instruction", "incomplet").await;
+    assert!(browser.text().await.contains("Votre dossier est incomplet"));
+    set(&browser, "date-accueil-etat-services", &iso(today())).await;
+    set(&browser, "heure-accueil-etat-services", "03:00").await;
+    browser
+        .press("Enregistrer la pièce remise à l'accueil : État des services établi par l'employeur", "piece-nuit")
+        .await;
+    assert!(browser.text().await.contains("L'accueil est fermé le"), "{}", browser.text().await);
+    set(&browser, "date-accueil-etat-services", &iso(day)).await;
+    set(&browser, "heure-accueil-etat-services", "14:00").await;
+    browser
+        .press("Enregistrer la pièce remise à l'accueil : État des services établi par l'employeur", "piece-remise")
+        .await;
+    let text = browser.text().await;
+    assert!(
+        text.contains("Votre dossier a été reçu par le Centre de Gestion, il est en cours d'instruction."),
+        "{text}"
+    );
+    browser.close().await;
+}
+
+pub async fn the_office_previews_and_downloads_a_piece(app: &WebApp) {
+    app.staff_account("agent", StaffRole::Staff).await;
+    app.staff_account("audit", StaffRole::Auditor).await;
+    let session = app.session_until(days_from_today(5)).await;
+    let (candidate, dossier, _) = app.pre_registered_candidate(session, "Apercu").await;
+    let pdf = crate::harness::pdf("État des services de Camille Apercu");
+    let uploaded = candidate.upload(dossier, "etat-services", "état des services.pdf", pdf.clone()).await;
+    assert_eq!(uploaded.status, 200, "{}", uploaded.text());
+    let base = format!("/bureau/dossiers/{dossier}/pieces/etat-services");
+
+    for account in ["agent", "audit"] {
+        let office = app.client();
+        let form = office.get("/bureau/connexion").await;
+        office.post_form("/bureau/connexion", &form, &[("compte", account), ("mot_de_passe", PASSWORD)]).await;
+        let page = office.get(&format!("/bureau/dossiers/{dossier}")).await;
+        assert!(page.body.contains(&format!("href=\"{base}/apercu\"")), "a preview link for {account}");
+        assert!(page.text().contains("Télécharger état des services.pdf"), "{}", page.text());
+        let (status, bytes, headers) = office.get_bytes(&format!("{base}/apercu")).await;
+        assert_eq!(status, 200);
+        assert_eq!(bytes, pdf, "the very bytes uploaded");
+        assert_eq!(headers["content-type"], "application/pdf");
+        let disposition = headers["content-disposition"].to_str().expect("ASCII");
+        assert!(disposition.starts_with("inline; filename="), "{disposition}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        let (status, _, headers) = office.get_bytes(&format!("{base}/fichier")).await;
+        assert_eq!(status, 200);
+        assert!(headers["content-disposition"].to_str().expect("ASCII").starts_with("attachment; filename="));
+        let (status, _, _) =
+            office.get_bytes(&format!("/bureau/dossiers/{dossier}/pieces/arrete-situation/apercu")).await;
+        assert_eq!(status, 404, "no file, no preview");
+    }
+    // The candidate is not the office: the preview sends to the office's login.
+    let (status, bytes, _) = candidate.get_bytes(&format!("{base}/apercu")).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&bytes).contains("action=\"/bureau/connexion\""), "the office login page");
+    assert_ne!(bytes, pdf);
+}
+
+/// Appends `n` pre-registrations (no accounts), a minute apart; returns their dossier ids in
+/// pre-registration order.
+async fn pre_registrations(app: &WebApp, session: uuid::Uuid, n: usize) -> Vec<uuid::Uuid> {
+    use cachet_domain::dossier::DossierEvent;
+    use cachet_domain::event::Actor;
+    use cachet_domain::ids::{CandidateId, DossierId, SessionId};
+    use cachet_store::typed::{append_request, Metadata};
+    let start = chrono::Utc::now() - chrono::Duration::days(10);
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let (candidate_id, dossier_id) =
+            (CandidateId::from_uuid(uuid::Uuid::new_v4()), DossierId::from_uuid(uuid::Uuid::new_v4()));
+        let at = start + chrono::Duration::minutes(i as i64);
+        let event = DossierEvent::PreRegistered {
+            dossier_id,
+            session_id: SessionId::from_uuid(session),
+            candidate_id,
+            user_code: cachet_api::service::user_code_for(dossier_id),
+            registered_at: at,
+        };
+        let command_id = uuid::Uuid::new_v4();
+        let metadata = Metadata {
+            actor: Actor::Candidate { candidate_id },
+            command_id,
+            correlation_id: command_id,
+            causation_id: None,
+        };
+        let request =
+            append_request(dossier_id.as_uuid(), cachet_store::ExpectedVersion::Exact(0), &metadata, at, &[event]);
+        app.state.store.append(request).await.expect("append");
+        ids.push(dossier_id.as_uuid());
+    }
+    let head = app.state.store.head().await.expect("head").position;
+    assert!(app.state.runner.wait_for(head, std::time::Duration::from_secs(20)).await);
+    ids
+}
+
+/// The dossiers a queue page lists, in its order.
+fn listed(body: &str) -> Vec<uuid::Uuid> {
+    body.split("<a href=\"/bureau/dossiers/")
+        .skip(1)
+        .filter_map(|rest| rest.get(..36).and_then(|id| uuid::Uuid::parse_str(id).ok()))
+        .collect()
+}
+
+pub async fn the_desk_pages_a_queue_in_both_orders(app: &WebApp) {
+    app.staff_account("agent", StaffRole::Staff).await;
+    let session = app.session_until(days_from_today(5)).await;
+    let ids = pre_registrations(app, session, 121).await;
+    let agent = app.client();
+    let form = agent.get("/bureau/connexion").await;
+    agent.post_form("/bureau/connexion", &form, &[("compte", "agent"), ("mot_de_passe", PASSWORD)]).await;
+    for newest_first in [false, true] {
+        let mut seen = Vec::new();
+        for page in 1..=3 {
+            let tri = if newest_first { "&tri=recents" } else { "" };
+            let reply = agent.get(&format!("/bureau/sessions/{session}?file=awaiting_deposit&page={page}{tri}")).await;
+            assert_eq!(reply.status, 200);
+            assert!(reply.text().contains("En attente de dépôt (121)"), "{}", reply.text());
+            assert!(reply.text().contains(&format!("Page {page} sur 3")), "{}", reply.text());
+            let lines = listed(&reply.body);
+            assert_eq!(lines.len(), if page == 3 { 21 } else { 50 }, "page {page}");
+            seen.extend(lines);
+        }
+        let mut expected = ids.clone();
+        if newest_first {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected, "every dossier once, in order (newest first: {newest_first})");
+    }
+}
+
 web_tests!(
     the_office_records_receipts_transfers_reviews_and_completes,
     an_auditor_reads_but_cannot_act,
     an_extension_first_lists_the_dossiers_whose_verdict_it_would_change,
+    the_desk_records_the_counter_refused_forms_and_a_piece_brought_to_the_counter,
+    the_office_previews_and_downloads_a_piece,
+    the_desk_pages_a_queue_in_both_orders,
 );

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod convocations;
 pub mod demo;
 pub mod error;
 pub mod export;

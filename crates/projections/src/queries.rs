@@ -325,7 +325,7 @@ pub async fn status_counts(db: &ReadDb, session_id: Uuid) -> Result<BTreeMap<Str
 }
 
 pub async fn statistics(db: &ReadDb, session_id: Uuid) -> Result<Statistics, ProjectionError> {
-    let by_status = counts(db, "status", session_id).await?;
+    let by_status = status_counts(db, session_id).await?;
     Ok(Statistics {
         total: by_status.values().sum(),
         by_status,

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/bureau/sessions/{session_id}/prolongation", get(extension_form).post(extension))
         .route("/bureau/dossiers/{dossier_id}/actions/{action}", post(act))
         .route("/bureau/dossiers/{dossier_id}/pieces/{piece}/fichier", get(download))
+        .route("/bureau/dossiers/{dossier_id}/pieces/{piece}/apercu", get(preview))
 }
 
 const PER_PAGE: i64 = 50;
@@ -145,9 +146,18 @@ async fn lines(
     let db = &state.db.pool;
     let page_sql = if search.is_empty() {
         total = queue_total;
+        // A page in the second half of the queue is read from its other end, so no page skips
+        // more than half the queue; the final ORDER BY puts it back in the order asked for.
+        let rows = (total - offset).clamp(0, PER_PAGE);
+        let from_end = total - offset - rows;
+        let (scan, limit, skip) = if from_end < offset {
+            (if newest_first { "ASC" } else { "DESC" }, rows, from_end)
+        } else {
+            (order, PER_PAGE, offset)
+        };
         format!(
-            "SELECT p.dossier_id FROM ({hits} ORDER BY registered_at_us {order}, dossier_id {order} \
-             LIMIT {PER_PAGE} OFFSET {offset}) p"
+            "SELECT p.dossier_id FROM ({hits} ORDER BY registered_at_us {scan}, dossier_id {scan} \
+             LIMIT {limit} OFFSET {skip}) p"
         )
     } else {
         // Count the hits up to a cap: a search that matches a good part of the session (a common
@@ -227,7 +237,9 @@ async fn session_page(
     let count = |q: Queue| by_status.get(q.status().code()).copied().unwrap_or(0);
     let (total, lines) = lines(&state, id, queue, &search, newest_first, page, queue.map_or(0, count)).await?;
     let capped = !search.is_empty() && total > SEARCH_CAP;
-    let pages = ((total.min(SEARCH_CAP) + PER_PAGE - 1) / PER_PAGE).max(1);
+    // A queue pages through all its dossiers; a search through its first SEARCH_CAP hits.
+    let listed = if search.is_empty() { total } else { total.min(SEARCH_CAP) };
+    let pages = ((listed + PER_PAGE - 1) / PER_PAGE).max(1);
     let link = |file: Option<Queue>, page: i64, tri: bool| {
         let mut url = format!("{here}?page={page}");
         if let Some(q) = file {
@@ -667,6 +679,16 @@ pub fn action_forms(dossier: Uuid, status: &str, pieces: &[PieceRow], csrf_token
                         button type="submit" { "Enregistrer la pièce reçue par courrier : " (piece.label) }
                     }
                 }
+                form method="post" action=(action("piece-accueil")) {
+                    (csrf(csrf_token))
+                    input type="hidden" name="piece" value=(piece.code);
+                    fieldset { legend { (piece.label) " – remise à l'accueil" }
+                        (date_input(&format!("date-accueil-{}", piece.code), "Date de la remise"))
+                        label for={ "heure-accueil-" (piece.code) } { "Heure" span.hint { "HH:MM" } }
+                        input type="time" id={ "heure-accueil-" (piece.code) } name={ "heure-accueil-" (piece.code) } required;
+                        button type="submit" { "Enregistrer la pièce remise à l'accueil : " (piece.label) }
+                    }
+                }
             }
         }
         @if matches!(status, Status::Deposited | Status::UnderReview | Status::Incomplete) {
@@ -689,6 +711,11 @@ fn date(values: &BTreeMap<String, String>, name: &str, label: &str) -> Result<Na
         .map_err(|_| format!("{label} : indiquez une date au format JJ/MM/AAAA."))
 }
 
+fn time(values: &BTreeMap<String, String>, name: &str) -> Result<NaiveTime, String> {
+    NaiveTime::parse_from_str(values.get(name).map(|v| v.trim()).unwrap_or_default(), "%H:%M")
+        .map_err(|_| "Heure : indiquez une heure au format HH:MM.".to_owned())
+}
+
 fn command_of(action: &str, values: &BTreeMap<String, String>) -> Result<DossierCommand, String> {
     let piece = || {
         PieceCode::parse(values.get("piece").map(String::as_str).unwrap_or_default())
@@ -708,9 +735,7 @@ fn command_of(action: &str, values: &BTreeMap<String, String>) -> Result<Dossier
         }),
         "reception-accueil" => {
             let day = date(values, "date", "Date du dépôt")?;
-            let time = NaiveTime::parse_from_str(values.get("heure").map(|v| v.trim()).unwrap_or_default(), "%H:%M")
-                .map_err(|_| "Heure : indiquez une heure au format HH:MM.".to_owned())?;
-            Ok(DossierCommand::RecordCounterReceipt { received_at: paris_to_utc(day.and_time(time)) })
+            Ok(DossierCommand::RecordCounterReceipt { received_at: paris_to_utc(day.and_time(time(values, "heure")?)) })
         }
         "refus-de-forme" => Ok(DossierCommand::RecordRefusedIntake {
             form: match values.get("forme").map(String::as_str).unwrap_or_default() {
@@ -748,6 +773,16 @@ fn command_of(action: &str, values: &BTreeMap<String, String>) -> Result<Dossier
                 delivery: PaperDelivery::Post {
                     postmark_date: date(values, &format!("cachet-{piece}"), "Date du cachet de la poste")?,
                     arrival_date: date(values, &format!("arrivee-{piece}"), "Date d'arrivée")?,
+                },
+                piece,
+            })
+        }
+        "piece-accueil" => {
+            let piece = piece()?;
+            let day = date(values, &format!("date-accueil-{piece}"), "Date de la remise")?;
+            Ok(DossierCommand::ReceiveMissingPiece {
+                delivery: PaperDelivery::Counter {
+                    received_at: paris_to_utc(day.and_time(time(values, &format!("heure-accueil-{piece}"))?)),
                 },
                 piece,
             })
@@ -809,12 +844,29 @@ async fn download(
     visitor: Visitor,
     Path((dossier_id, piece)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
-    let office = match office(&state, &visitor, &format!("/bureau/dossiers/{dossier_id}")).await {
-        Ok(office) => office,
-        Err(response) => return Ok(response),
-    };
-    let _ = office;
-    let id = Uuid::parse_str(&dossier_id).map_err(|_| WebError::NotFound)?;
+    piece_file(&state, &visitor, &dossier_id, &piece, false).await
+}
+
+/// The piece shown in the browser rather than saved: a PDF in its viewer, an image as itself.
+async fn preview(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((dossier_id, piece)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    piece_file(&state, &visitor, &dossier_id, &piece, true).await
+}
+
+async fn piece_file(
+    state: &AppState,
+    visitor: &Visitor,
+    dossier_id: &str,
+    piece: &str,
+    inline: bool,
+) -> Result<Response, WebError> {
+    if let Err(response) = office(state, visitor, &format!("/bureau/dossiers/{dossier_id}")).await {
+        return Ok(response);
+    }
+    let id = Uuid::parse_str(dossier_id).map_err(|_| WebError::NotFound)?;
     let row = queries::dossier_pieces(&state.db, id)
         .await?
         .into_iter()
@@ -823,7 +875,18 @@ async fn download(
     let (Some(sha256), Some(name)) = (row.sha256, row.filename) else { return Err(WebError::NotFound) };
     let bytes = state.files.read(&sha256).await?;
     let content_type = crate::files::content_type(row.media_type.as_deref());
-    Ok(crate::web::candidate::attachment(content_type, &name, bytes))
+    let mut response = crate::web::candidate::attachment(content_type, &name, bytes);
+    if inline {
+        // Only the types recognised at upload (PDF, JPEG, PNG) are stored, and `nosniff` holds
+        // them to their type, so showing them inline runs nothing.
+        let disposition = response.headers().get(header::CONTENT_DISPOSITION).cloned();
+        if let Some(value) = disposition.and_then(|v| v.to_str().ok().map(|v| v.replacen("attachment", "inline", 1))) {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(header::CONTENT_DISPOSITION, value);
+            }
+        }
+    }
+    Ok(response)
 }
 
 /// The pieces of a dossier for the office: state, reason, file with its download link.
@@ -839,7 +902,14 @@ pub fn pieces_table(dossier: Uuid, pieces: &[PieceRow]) -> Markup {
                         td { (piece.state_label) @if let Some(reason) = &piece.reason { " : " (reason) } }
                         td {
                             @if let Some(name) = &piece.filename {
-                                a href={ "/bureau/dossiers/" (dossier) "/pieces/" (piece.code) "/fichier" } { (name) }
+                                @let base = format!("/bureau/dossiers/{dossier}/pieces/{}", piece.code);
+                                @if piece.media_type.as_deref().is_some_and(|m| m != "pdf") {
+                                    img.apercu src={ (base) "/apercu" } alt={ "Aperçu de « " (name) " »" } width="160";
+                                    br;
+                                }
+                                a href={ (base) "/fichier" } { "Télécharger " (name) }
+                                " | "
+                                a href={ (base) "/apercu" } target="_blank" rel="noopener" { "Aperçu" span.visually-hidden { " de « " (name) " » (nouvel onglet)" } }
                             } @else { "Aucun fichier" }
                         }
                     }
