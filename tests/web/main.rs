@@ -38,6 +38,7 @@ mod smtp;
 
 mod browser;
 mod candidate_http;
+mod convocations;
 mod harness;
 mod import;
 mod journey;

@@ -221,6 +221,13 @@ impl Projection for DossiersProjection {
             .bind(delta)
             .execute(&mut *conn)
             .await?;
+            // A row exists only for a status some dossier is in, however the events were batched,
+            // so the live table equals its rebuild.
+            sqlx::query(&format!("DELETE FROM {counts} WHERE session_id = $1 AND status = $2 AND n = 0"))
+                .bind(session_id.to_string())
+                .bind(code)
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(())
     }

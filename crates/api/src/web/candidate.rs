@@ -111,6 +111,16 @@ async fn session_config(state: &AppState, session_id: Uuid) -> Result<Option<(Se
     Ok(Some((config, deadline)))
 }
 
+/// The signed-in candidate's account when the dossier is theirs, or the answer to give instead
+/// (the login page, or 404 for another's dossier).
+pub(crate) async fn owned_dossier(
+    state: &AppState,
+    visitor: &Visitor,
+    dossier_id: &str,
+) -> Result<CandidateAccount, Response> {
+    owned(state, visitor, dossier_id, &format!("/dossiers/{dossier_id}")).await.map(|owned| owned.account)
+}
+
 async fn dossier_state(state: &AppState, dossier_id: Uuid) -> Result<DossierState, WebError> {
     let (events, _) = load::<DossierEvent>(&*state.store, dossier_id).await.map_err(ApiError::from)?;
     Ok(DossierState::fold(&events))
@@ -741,10 +751,8 @@ async fn status_page(
     let status = status_of(&state, account.dossier_id).await?;
     let config = session_config(&state, account.session_id).await?;
     let title = config.as_ref().map(|(c, _)| c.title.clone()).unwrap_or_default();
-    let closed = dossier_state(&state, account.dossier_id)
-        .await?
-        .deposit
-        .is_some_and(|d| d.channel == cachet_domain::deadline::Channel::Online);
+    let dossier = dossier_state(&state, account.dossier_id).await?;
+    let closed = dossier.deposit.as_ref().is_some_and(|d| d.channel == cachet_domain::deadline::Channel::Online);
     let incomplete = status.status == Status::Incomplete.code();
     let page = Page::new("Mon dossier").signed_in(owned.signed_in.clone());
     Ok(page
@@ -779,6 +787,9 @@ async fn status_page(
             }
             @if let Some(deposit) = &status.deposit {
                 p { "Dépôt " (deposit.channel_label) " : " (deposit.explanation) "." }
+            }
+            @if let Some((config, _)) = &config {
+                (crate::web::convocations::candidate_section(account.dossier_id, config, &dossier))
             }
             h2 { "Mon dossier" }
             ul {

@@ -320,6 +320,9 @@ async fn session_page(
             @if office.account.role == StaffRole::Admin {
                 p { a href={ (here) "/prolongation" } { "Prolonger la date limite" } }
             }
+            @if let Ok(config) = serde_json::from_value::<cachet_domain::session::SessionConfig>(summary.config.clone()) {
+                (crate::web::convocations::session_section(id, &config, may_act(&office), &csrf_token))
+            }
             @if may_act(&office) {
                 p { a href={ (here) "/import-courrier" } { "Importer le courrier du jour (fichier CSV)" } }
                 h2 { "Après la date limite" }

@@ -8,6 +8,7 @@
 //! carries the session's CSRF token.
 
 pub mod candidate;
+pub mod convocations;
 pub mod desk;
 pub mod forms;
 pub mod layout;
@@ -33,6 +34,7 @@ pub fn router(max_upload_bytes: u64) -> Router<AppState> {
         .merge(office::router())
         .merge(desk::router())
         .merge(postal_import::router())
+        .merge(convocations::router())
 }
 
 /// An error answered as a page.

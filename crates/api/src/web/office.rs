@@ -11,10 +11,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
+use cachet_domain::dossier::{DossierEvent, DossierState};
 use cachet_domain::event::StaffRole;
 use cachet_domain::ids::{DossierId, SessionId};
 use cachet_domain::time::{format_date, format_instant};
 use cachet_projections::queries::{self, DossierStatus, Statistics};
+use cachet_store::typed::load;
 use chrono::Utc;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -23,6 +25,7 @@ use uuid::Uuid;
 use crate::accounts::{self, SessionUser, StaffAccount};
 use crate::app::AppState;
 use crate::audit::{dossier_as_of, dossier_history, statistics_as_of};
+use crate::error::ApiError;
 use crate::routes::audit::parse_at;
 use crate::web::forms::{csrf, Errors, Input};
 use crate::web::layout::{Page, SignedIn};
@@ -327,6 +330,7 @@ fn done_label(action: &str) -> Option<&'static str> {
         "conclusion" => "Instruction conclue.",
         "piece-recue" => "Pièce reçue enregistrée.",
         "rejet" => "Dossier rejeté.",
+        "convocation-retenue" => "Convocation retenue.",
         _ => return None,
     })
 }
@@ -343,6 +347,12 @@ async fn render_dossier(
     let candidate = accounts::candidate_by_dossier(&state.db, id).await?;
     let pieces = queries::dossier_pieces(&state.db, id).await?;
     let may_act = crate::web::desk::may_act_account(&office.account);
+    let config = crate::convocations::session_config(state, SessionId::from_uuid(status.session_id)).await?;
+    let (events, _) = load::<DossierEvent>(&*state.store, id).await.map_err(ApiError::from)?;
+    let lines = crate::convocations::lines(&config, &DossierState::fold(&events));
+    let complete = status.status == cachet_domain::dossier::Status::Complete.code();
+    let convocation_section =
+        crate::web::convocations::dossier_section(id, &lines, complete, may_act, &office.csrf_token);
     Ok(html! {
         @if let Some(notice) = notice { p.notice role="status" { (notice) } }
         @if let Some(error) = error { div.error-summary role="alert" { p { "Action refusée : " (error) } } }
@@ -354,6 +364,7 @@ async fn render_dossier(
         p { a href={ "/bureau/sessions/" (status.session_id) } { "Retour à la session" } }
         (crate::web::desk::pieces_table(id, &pieces))
         @if may_act { (crate::web::desk::action_forms(id, &status.status, &pieces, &office.csrf_token)) }
+        (convocation_section)
         form method="get" action={ "/bureau/dossiers/" (id) "/a-date" } {
             (Input { name: "instant", label: "État du dossier à un instant passé", kind: "text", value: "", hint: Some("AAAA-MM-JJ (fin de cette journée, heure de Paris) ou AAAA-MM-JJTHH:MM:SS+02:00."), required: true, autocomplete: None }.render(&Errors::default()))
             button type="submit" { "Afficher" }
