@@ -131,19 +131,25 @@ impl Browser {
 
     /// Clicks the submit button whose text contains `label`, and waits for the next page.
     pub async fn press(&mut self, label: &str, what: &str) {
-        let xpath = format!("//button[contains(normalize-space(.), \"{label}\")]");
-        let button =
-            self.client.find(Locator::XPath(&xpath)).await.unwrap_or_else(|e| panic!("button « {label} »: {e}"));
-        button.click().await.expect("click the button");
-        self.client.wait().for_element(Locator::Css("footer")).await.expect("the next page");
-        self.screenshot(what).await;
+        self.click(&format!("//button[contains(normalize-space(.), \"{label}\")]"), what).await;
     }
 
     /// Follows the link whose text contains `label`.
     pub async fn follow(&mut self, label: &str, what: &str) {
-        let xpath = format!("//a[contains(normalize-space(.), \"{label}\")]");
-        let link = self.client.find(Locator::XPath(&xpath)).await.unwrap_or_else(|e| panic!("link « {label} »: {e}"));
-        link.click().await.expect("follow the link");
+        self.click(&format!("//a[contains(normalize-space(.), \"{label}\")]"), what).await;
+    }
+
+    /// Clicks the element at `xpath` and waits until the browser has left the page (its old
+    /// document goes stale) and shows the next one: the next `find` never sees the old page.
+    pub async fn click(&mut self, xpath: &str, what: &str) {
+        let old = self.client.find(Locator::Css("html")).await.expect("the current page");
+        let element = self.client.find(Locator::XPath(xpath)).await.unwrap_or_else(|e| panic!("{xpath}: {e}"));
+        element.click().await.expect("click");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while old.tag_name().await.is_ok() {
+            assert!(std::time::Instant::now() < deadline, "{xpath}: the page did not change");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         self.client.wait().for_element(Locator::Css("footer")).await.expect("the next page");
         self.screenshot(what).await;
     }

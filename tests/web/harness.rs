@@ -54,15 +54,29 @@ pub fn days_from_today(days: i64) -> NaiveDate {
 
 impl WebApp {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts with settings changed by `tweak` (after the defaults of the tests are set).
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("temporary folder");
         let (database, pg) = match backend {
             Backend::Sqlite => (Database::Sqlite(dir.path().join("cachet.sqlite")), None),
             Backend::Postgres(db) => (Database::Postgres(db.url.clone()), Some(*db)),
         };
-        let smtp = SmtpSink::start().await;
+        Self::launch(database, dir, pg, SmtpSink::start().await, tweak).await
+    }
+
+    async fn launch(
+        database: Database,
+        dir: tempfile::TempDir,
+        pg: Option<PgTestDb>,
+        smtp: SmtpSink,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
         let base = format!("http://{}", listener.local_addr().expect("bound address"));
-        let settings = Settings {
+        let mut settings = Settings {
             dev_identity: true,
             max_upload_bytes: MAX_UPLOAD_BYTES,
             public_url: base.clone(),
@@ -73,8 +87,11 @@ impl WebApp {
                 password: None,
                 tls: false,
             },
+            outbox_poll: Duration::from_millis(50),
+            mail_retry: Duration::from_millis(100),
             ..Settings::new(database, dir.path().join("files"))
         };
+        tweak(&mut settings);
         let app = App::build(settings).await.expect("the application starts");
         let state = app.state().clone();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -82,6 +99,33 @@ impl WebApp {
             let _ = stopped.await;
         }));
         Self { base, state, smtp, stop: Some(stop), server: Some(server), pg, dir }
+    }
+
+    /// Stops the server as SIGTERM would (requests drained, tasks stopped) and starts another on
+    /// the same database, files and SMTP sink: a restart.
+    pub async fn restart(mut self, tweak: impl FnOnce(&mut Settings)) -> Self {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server stops cleanly");
+        }
+        let database = self.state.settings.database.clone();
+        let (dir, pg, smtp) = (self.dir, self.pg, self.smtp);
+        Self::launch(database, dir, pg, smtp, tweak).await
+    }
+
+    /// A second server on the same database (another process, in production), sending its mails
+    /// to the same SMTP sink. Its own folder holds its files.
+    pub async fn second_server(&self, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let port = self.smtp.port;
+        Self::launch(self.state.settings.database.clone(), dir, None, SmtpSink::start().await, move |settings| {
+            settings.mail =
+                MailSettings::Smtp { host: "127.0.0.1".to_owned(), port, username: None, password: None, tls: false };
+            tweak(settings);
+        })
+        .await
     }
 
     pub async fn finish(mut self) {

@@ -61,9 +61,7 @@ pub async fn a_candidate_pre_registers_deposits_online_and_closes(app: &WebApp) 
     );
     browser.choose_file("fichier-etat-services", &services_pdf).await;
     let add = "//tr[@id='piece-etat-services']//button[contains(., 'Ajouter le fichier')]";
-    browser.client.find(Locator::XPath(add)).await.expect("the add button").click().await.expect("click");
-    browser.client.wait().for_element(Locator::Css("footer")).await.expect("the page");
-    browser.screenshot("piece-facultative-ajoutee").await;
+    browser.click(add, "piece-facultative-ajoutee").await;
     let text = browser.text().await;
     assert!(
         text.contains("Le fichier a été ajouté à la pièce « État des services établi par l'employeur »."),
@@ -78,9 +76,7 @@ pub async fn a_candidate_pre_registers_deposits_online_and_closes(app: &WebApp) 
     // The registration form, then the closure.
     browser.choose_file("fichier-dossier-preinscription", &form_pdf).await;
     let add = "//tr[@id='piece-dossier-preinscription']//button[contains(., 'Ajouter le fichier')]";
-    browser.client.find(Locator::XPath(add)).await.expect("the add button").click().await.expect("click");
-    browser.client.wait().for_element(Locator::Css("footer")).await.expect("the page");
-    browser.screenshot("dossier-ajoute").await;
+    browser.click(add, "dossier-ajoute").await;
     browser.press("Clôturer mon inscription", "recepisse").await;
     let text = browser.text().await;
     assert!(text.contains("Votre inscription a été clôturée le "), "{text}");
@@ -121,7 +117,8 @@ pub async fn a_lost_password_is_reset_through_the_link_in_the_mail(app: &WebApp)
     browser.press("Recevoir un lien", "lien-envoye").await;
     assert!(browser.text().await.contains("Si ce code utilisateur correspond à une préinscription, un courriel"));
 
-    let mails = app.smtp.wait_for(1, std::time::Duration::from_secs(10)).await;
+    // The confirmation of the pre-registration, then the reset link.
+    let mails = app.smtp.wait_for(2, std::time::Duration::from_secs(10)).await;
     let mail = mails.iter().find(|m| m.subject.contains("réinitialisation")).expect("the reset mail");
     assert_eq!(mail.to, vec!["petit@exemple.fr".to_owned()]);
     assert_eq!(mail.subject, "Cachet – réinitialisation de votre mot de passe");

@@ -42,4 +42,5 @@ mod convocations;
 mod harness;
 mod import;
 mod journey;
+mod mails;
 mod office;

@@ -71,8 +71,7 @@ pub async fn the_office_records_receipts_transfers_reviews_and_completes(app: &W
         let label = browser.text_of(&format!("#resultat-{piece}")).await;
         assert!(!label.is_empty());
         let xpath = format!("//form[.//input[@name='piece' and @value='{piece}']]//button");
-        browser.client.find(Locator::XPath(&xpath)).await.expect("the button").click().await.expect("click");
-        browser.client.wait().for_element(Locator::Css("footer")).await.expect("the page");
+        browser.click(&xpath, "piece-examinee").await;
     }
     browser.screenshot("pieces-examinees").await;
     browser.press("Conclure l'instruction", "incomplet").await;
@@ -90,8 +89,7 @@ pub async fn the_office_records_receipts_transfers_reviews_and_completes(app: &W
         .contains("Votre dossier a été reçu par le Centre de Gestion, il est en cours d'instruction."));
     set(&browser, "resultat-etat-services", "acceptee").await;
     let xpath = "//form[.//input[@name='piece' and @value='etat-services']]//button";
-    browser.client.find(Locator::XPath(xpath)).await.expect("the button").click().await.expect("click");
-    browser.client.wait().for_element(Locator::Css("footer")).await.expect("the page");
+    browser.click(xpath, "piece-examinee").await;
     browser.press("Conclure l'instruction", "complet").await;
     assert!(browser.text().await.contains("Votre dossier est complet"), "{}", browser.text().await);
 
@@ -264,8 +262,7 @@ pub async fn the_desk_records_the_counter_refused_forms_and_a_piece_brought_to_t
     {
         set(&browser, &format!("resultat-{piece}"), outcome).await;
         let xpath = format!("//form[.//input[@name='piece' and @value='{piece}']]//button");
-        browser.client.find(Locator::XPath(&xpath)).await.expect("the button").click().await.expect("click");
-        browser.client.wait().for_element(Locator::Css("footer")).await.expect("the page");
+        browser.click(&xpath, "piece-examinee").await;
     }
     browser.press("Conclure l'instruction", "incomplet").await;
     assert!(browser.text().await.contains("Votre dossier est incomplet"));

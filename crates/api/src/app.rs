@@ -53,6 +53,12 @@ pub struct Settings {
     pub mail: MailSettings,
     /// The sender of every mail.
     pub mail_from: String,
+    /// How often the mail sender looks for due mails when it found none.
+    pub outbox_poll: Duration,
+    /// The first retry's delay of a mail not sent; each next one doubles.
+    pub mail_retry: Duration,
+    /// Attempts before a mail is `failed` and waits for the office to re-send it.
+    pub mail_max_attempts: i64,
 }
 
 impl Settings {
@@ -70,6 +76,9 @@ impl Settings {
             secure_cookies: false,
             mail: MailSettings::Outbox(outbox),
             mail_from: "Cachet – service concours <concours@cachet.invalid>".to_owned(),
+            outbox_poll: crate::outbox::POLL,
+            mail_retry: crate::outbox::RETRY,
+            mail_max_attempts: crate::outbox::MAX_ATTEMPTS,
         }
     }
 }
@@ -141,6 +150,8 @@ impl App {
         let (runner, tasks) = runner::spawn(store.clone(), db.clone(), projections(), stopped).await?;
         let state =
             AppState { store, db, runner, files, metrics: Metrics::new()?, mailer, settings: Arc::new(settings) };
+        let mut tasks = tasks;
+        tasks.push(crate::outbox::spawn(state.clone(), stop.subscribe()));
         Ok(Self { state, stop, tasks })
     }
 

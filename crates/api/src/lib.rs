@@ -16,6 +16,7 @@ pub mod files;
 pub mod import;
 pub mod mail;
 pub mod metrics;
+pub mod outbox;
 pub mod routes;
 pub mod seal;
 pub mod service;

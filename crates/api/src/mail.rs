@@ -214,6 +214,109 @@ pub fn pre_registration_confirmation(
     }
 }
 
+/// The notifications about a dossier, each with what its mail says beyond the candidate's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    DepositReceipt,
+    Received,
+    Incomplete,
+    Complete,
+    Rejected,
+    /// `test`: « « Épreuve écrite d'admissibilité » le 12/10/2023 à 09h00 ».
+    Convocation {
+        test: String,
+    },
+    /// `deadline`: « 06/07/2023 ».
+    Reminder {
+        deadline: String,
+    },
+}
+
+/// A mail about a dossier: the subject of its kind, the candidate's message after the event (the
+/// exact text of the espace sécurisé), what to do next, and the link to the space.
+pub fn notice(
+    kind: Notice,
+    to: &str,
+    candidate_name: &str,
+    session_title: &str,
+    user_code: &str,
+    payload: &cachet_projections::notifications::Payload,
+    space: &str,
+) -> Mail {
+    let (subject, lead, next): (String, String, String) = match &kind {
+        Notice::DepositReceipt => (
+            "Cachet – récépissé de dépôt de votre dossier".to_owned(),
+            format!(
+                "Votre inscription en ligne est clôturée : votre dossier est déposé{}.",
+                payload.explanation.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+            ),
+            "Le récépissé de dépôt est disponible dans votre espace sécurisé.".to_owned(),
+        ),
+        Notice::Received => (
+            "Cachet – votre dossier a été reçu".to_owned(),
+            format!(
+                "Votre dossier a été reçu par le Centre de Gestion{}.",
+                payload.explanation.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+            ),
+            "Vous serez informé(e) par courriel de la suite de son instruction.".to_owned(),
+        ),
+        Notice::Incomplete => (
+            "Cachet – votre dossier est incomplet".to_owned(),
+            "L'instruction de votre dossier a relevé des pièces manquantes.".to_owned(),
+            "Envoyez les pièces manquantes par courrier ou déposez-les en ligne dans votre espace sécurisé.".to_owned(),
+        ),
+        Notice::Complete => (
+            "Cachet – votre dossier est complet".to_owned(),
+            "L'instruction de votre dossier est terminée.".to_owned(),
+            "Votre convocation sera mise à disposition dans votre espace sécurisé ; vous en serez averti(e) par courriel."
+                .to_owned(),
+        ),
+        Notice::Rejected => (
+            "Cachet – votre dossier a été rejeté".to_owned(),
+            "Votre dossier ne peut pas être retenu.".to_owned(),
+            "Le motif figure aussi dans votre espace sécurisé.".to_owned(),
+        ),
+        Notice::Convocation { test } => (
+            "Cachet – votre convocation est disponible".to_owned(),
+            format!("Votre convocation à l'épreuve {test} est disponible dans votre espace sécurisé."),
+            "Elle n'est ni jointe à ce courriel ni envoyée par courrier : téléchargez-la, imprimez-la et présentez-la \
+             avec une pièce d'identité le jour de l'épreuve."
+                .to_owned(),
+        ),
+        Notice::Reminder { deadline } => (
+            format!("Cachet – rappel : date limite de dépôt le {deadline}"),
+            format!("La date limite de dépôt de votre dossier est le {deadline} (dernier délai) et nous ne l'avons pas encore reçu."),
+            "Déposez-le par courrier (le cachet de la poste faisant foi), à l'accueil du Centre de Gestion aux heures \
+             d'ouverture, ou en ligne en cliquant sur « Clôturer mon inscription » avant minuit."
+                .to_owned(),
+        ),
+    };
+    let show_message = !matches!(kind, Notice::Convocation { .. } | Notice::Reminder { .. });
+    let missing = if kind == Notice::Incomplete { payload.missing.clone() } else { Vec::new() };
+    let mut text = format!("Bonjour {candidate_name},\n\n{session_title}\nCode utilisateur : {user_code}\n\n{lead}\n");
+    if show_message {
+        text.push_str(&format!("\n{}\n", payload.message));
+    }
+    if !missing.is_empty() {
+        text.push_str("\nPièces manquantes :\n");
+        for piece in &missing {
+            text.push_str(&format!("- {piece}\n"));
+        }
+    }
+    text.push_str(&format!("\n{next}\nVotre espace sécurisé : {space}\n\n{}\n", signature()));
+    let html = html! {
+        p { "Bonjour " (candidate_name) "," }
+        p { (session_title) br; "Code utilisateur : " strong { (user_code) } }
+        p { (lead) }
+        @if show_message { p { strong { (payload.message) } } }
+        @if !missing.is_empty() { p { "Pièces manquantes :" } ul { @for piece in &missing { li { (piece) } } } }
+        p { (next) }
+        p { "Votre espace sécurisé : " a href=(space) { (space) } }
+        p { (signature()) }
+    };
+    Mail { to: to.to_owned(), subject, text, html: html.into_string() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

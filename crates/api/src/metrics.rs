@@ -2,7 +2,7 @@
 //! projection's checkpoint and lag. One registry per application value, so tests can run many.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 #[derive(Clone)]
@@ -13,6 +13,13 @@ pub struct Metrics {
     pub head: IntGauge,
     pub checkpoint: IntGaugeVec,
     pub lag: IntGaugeVec,
+    /// Mails queued and not yet sent.
+    pub mail_pending: IntGauge,
+    /// Mails that failed every attempt, or whose sending was interrupted.
+    pub mail_failed: IntGauge,
+    pub mails_sent: IntCounter,
+    /// Attempts that failed (each retried or ending `failed`).
+    pub mail_errors: IntCounter,
 }
 
 impl Metrics {
@@ -40,7 +47,26 @@ impl Metrics {
         registry.register(Box::new(head.clone()))?;
         registry.register(Box::new(checkpoint.clone()))?;
         registry.register(Box::new(lag.clone()))?;
-        Ok(Self { registry, requests, duration, head, checkpoint, lag })
+        let mail_pending = IntGauge::new("mail_outbox_pending", "Mails queued and not yet sent")?;
+        let mail_failed = IntGauge::new("mail_outbox_failed", "Mails that could not be sent")?;
+        let mails_sent = IntCounter::new("mails_sent_total", "Mails sent by this process")?;
+        let mail_errors = IntCounter::new("mail_send_errors_total", "Failed attempts to send a mail")?;
+        registry.register(Box::new(mail_pending.clone()))?;
+        registry.register(Box::new(mail_failed.clone()))?;
+        registry.register(Box::new(mails_sent.clone()))?;
+        registry.register(Box::new(mail_errors.clone()))?;
+        Ok(Self {
+            registry,
+            requests,
+            duration,
+            head,
+            checkpoint,
+            lag,
+            mail_pending,
+            mail_failed,
+            mails_sent,
+            mail_errors,
+        })
     }
 
     /// The text exposition format.

@@ -16,6 +16,7 @@ use cachet_store::StoredEvent;
 use sqlx::AnyConnection;
 use uuid::Uuid;
 
+use crate::notifications;
 use crate::runner::{Projection, Target};
 use crate::status::StatusView;
 use crate::ProjectionError;
@@ -158,6 +159,12 @@ impl Projection for DossiersProjection {
         let (status, pieces, sessions) = (target.table(STATUS), target.table(PIECES), target.table(SESSIONS));
         let counts = target.table(COUNTS);
         let mut dossiers: BTreeMap<Uuid, Entry> = BTreeMap::new();
+        // Mails are queued by the live read models only, for events newer than the outbox.
+        let mail_start = match target {
+            Target::Live => Some(notifications::start(conn).await?),
+            Target::Rebuild => None,
+        };
+        let mut mails = Vec::new();
         for stored in events {
             if stored.stream_type == SessionEvent::STREAM_TYPE {
                 apply_session(conn, &sessions, stored).await?;
@@ -182,6 +189,9 @@ impl Projection for DossiersProjection {
             }
             if let Some(entry) = dossiers.get_mut(&stored.stream_id) {
                 entry.state = std::mem::take(&mut entry.state).evolve(&event);
+                if mail_start.is_some_and(|start| stored.position > start) {
+                    mails.extend(notifications::for_event(stored, &event, &entry.state));
+                }
                 entry.version = stored.stream_version;
                 entry.position = stored.position;
                 entry.updated_at_us = stored.recorded_at.timestamp_micros();
@@ -210,6 +220,9 @@ impl Projection for DossiersProjection {
             if let Some(Some(config)) = configs.get(&session_id) {
                 write_pieces(conn, &pieces, id, config, &entry.state).await?;
             }
+        }
+        for mail in &mails {
+            notifications::queue(conn, mail).await?;
         }
         for ((session_id, code), delta) in moves.into_iter().filter(|(_, delta)| *delta != 0) {
             sqlx::query(&format!(

@@ -42,6 +42,9 @@ pub struct Readiness {
     /// The last committed global position.
     pub head: i64,
     pub projections: Vec<ProjectionReadiness>,
+    /// The mail outbox: mails waiting, failed (to check and re-send from the office's page
+    /// « Courriels »), sent. Failed mails do not make the service unready.
+    pub mail: crate::outbox::OutboxCounts,
 }
 
 async fn readiness(state: &AppState) -> Result<Readiness, ApiError> {
@@ -63,7 +66,10 @@ async fn readiness(state: &AppState) -> Result<Readiness, ApiError> {
             ProjectionReadiness { name: name.to_owned(), checkpoint: status.checkpoint, lag, error: status.error }
         })
         .collect();
-    Ok(Readiness { status: "ok".to_owned(), head, projections })
+    let mail = crate::outbox::counts(&state.db).await?;
+    state.metrics.mail_pending.set(mail.pending);
+    state.metrics.mail_failed.set(mail.failed);
+    Ok(Readiness { status: "ok".to_owned(), head, projections, mail })
 }
 
 /// The database answers and every read model is within the lag bound.

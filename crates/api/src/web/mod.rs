@@ -12,6 +12,7 @@ pub mod convocations;
 pub mod desk;
 pub mod forms;
 pub mod layout;
+pub mod mails;
 pub mod office;
 pub mod postal_import;
 pub mod session;
@@ -35,6 +36,7 @@ pub fn router(max_upload_bytes: u64) -> Router<AppState> {
         .merge(desk::router())
         .merge(postal_import::router())
         .merge(convocations::router())
+        .merge(mails::router())
 }
 
 /// An error answered as a page.

@@ -190,6 +190,8 @@ async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Result<Re
                         a href={ "/bureau/sessions/" (s.id) "/statistiques" } { "statistiques" span.visually-hidden { " : " (s.title) } } }
                 }
             }
+            h2 { "Courriels" }
+            p { a href="/bureau/courriels" { "Courriels aux candidats : en attente, en échec, envoyés" } }
         })
         .into_response())
 }
