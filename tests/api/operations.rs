@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::harness::{candidate, days_from_today, Caller, TestApp};
 
 /// Every route the router serves besides `/api/openapi.json` itself.
-const ROUTES: [(&str, &str); 34] = [
+const ROUTES: [(&str, &str); 37] = [
     ("post", "/api/sessions"),
     ("get", "/api/sessions/{session_id}"),
     ("post", "/api/sessions/{session_id}/deadline-extensions"),
@@ -38,6 +38,9 @@ const ROUTES: [(&str, &str); 34] = [
     ("post", "/api/dossiers/{dossier_id}/missing-piece-receipts"),
     ("post", "/api/dossiers/{dossier_id}/rejection"),
     ("post", "/api/dossiers/{dossier_id}/lapse"),
+    ("post", "/api/sessions/{session_id}/tests/{test}/convocation-publication"),
+    ("post", "/api/dossiers/{dossier_id}/convocations/{test}/withholding"),
+    ("get", "/api/dossiers/{dossier_id}/convocations/{test}"),
     ("get", "/api/dossiers/{dossier_id}/history"),
     ("get", "/api/dossiers/{dossier_id}/as-of"),
     ("get", "/api/sessions/{session_id}/statistics/as-of"),
@@ -73,6 +76,7 @@ pub async fn the_openapi_document_is_3_1_and_lists_every_route_served(app: &Test
             .replace("{session_id}", &Uuid::new_v4().to_string())
             .replace("{dossier_id}", &Uuid::new_v4().to_string())
             .replace("{queue}", "complete")
+            .replace("{test}", "admissibilite")
             .replace("{piece}", "etat-services")
             .replace("{sha256}", &"0".repeat(64));
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");

@@ -58,7 +58,7 @@ pub async fn convocations_are_published_with_their_lead_time_and_downloaded_by_t
     config.tests[1].starts_at = days_from_today(14).and_time(nine);
     let session = app.open_session(&config).await;
     let (alice, alice_dossier, alice_code) = complete(app, session, "Aubert").await;
-    let (bruno, _, _) = complete(app, session, "Besson").await;
+    let (bruno, bruno_dossier, _) = complete(app, session, "Besson").await;
     let (chloe, chloe_dossier, _) = complete(app, session, "Carpentier").await;
     let alice_convocation = format!("/dossiers/{alice_dossier}/convocations/admissibilite");
 
@@ -150,6 +150,42 @@ pub async fn convocations_are_published_with_their_lead_time_and_downloaded_by_t
     let office_view = agent.get(&format!("/bureau/dossiers/{alice_dossier}")).await;
     assert!(office_view.text().contains("publiée ; téléchargée 1 fois par le candidat"), "{}", office_view.text());
     assert!(office_view.text().contains("téléchargée par le candidat"), "the history says so");
+
+    // The same through the API: the oral still refused as a problem document, the written test's
+    // convocation served to its candidate (another download recorded) and to no one else.
+    let http = reqwest::Client::new();
+    let refused = http
+        .post(app.url(&format!("/api/sessions/{session}/tests/admission/convocation-publication")))
+        .header("x-cachet-actor", "staff:agent")
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(refused.status(), 409);
+    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = refused.json().await.expect("JSON");
+    assert!(problem["detail"].as_str().is_some_and(|d| d.contains("au moins 15 jours avant l'épreuve")), "{problem}");
+    let candidate = |dossier: Uuid| async move {
+        let account = cachet_api::accounts::candidate_by_dossier(&app.state.db, dossier)
+            .await
+            .expect("read")
+            .expect("an account");
+        format!("candidate:{}", account.candidate_id)
+    };
+    let api_pdf = format!("/api/dossiers/{alice_dossier}/convocations/admissibilite");
+    let reply =
+        http.get(app.url(&api_pdf)).header("x-cachet-actor", candidate(alice_dossier).await).send().await.expect("GET");
+    assert_eq!(reply.status(), 200);
+    assert_eq!(reply.bytes().await.expect("the PDF").to_vec(), pdf, "the same document");
+    let (bruno_account, chloe_account) = (candidate(bruno_dossier).await, candidate(chloe_dossier).await);
+    let reply = http.get(app.url(&api_pdf)).header("x-cachet-actor", bruno_account).send().await.expect("GET");
+    assert_eq!(reply.status(), 404);
+    let reply = http
+        .get(app.url(&format!("/api/dossiers/{chloe_dossier}/convocations/admissibilite")))
+        .header("x-cachet-actor", chloe_account)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(reply.status(), 404, "withheld: nothing to download");
 
     // Another candidate's convocation answers 404; the withheld one is not offered.
     assert_eq!(bruno.get_bytes(&alice_convocation).await.0, 404);

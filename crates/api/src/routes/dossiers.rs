@@ -48,7 +48,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(withdraw))
 }
 
-fn dossier_id(text: &str) -> Result<DossierId, ApiError> {
+pub(crate) fn dossier_id(text: &str) -> Result<DossierId, ApiError> {
     parse_id(text, "Ce dossier").map(DossierId::from_uuid)
 }
 
@@ -71,7 +71,7 @@ async fn readable(state: &AppState, caller: &Caller, id: DossierId) -> Result<Do
 }
 
 /// Runs a command and answers its outcome with the new `ETag`.
-async fn run(
+pub(crate) async fn run(
     state: &AppState,
     caller: &Caller,
     id: DossierId,

@@ -2,6 +2,7 @@
 //! request ids, tracing and metrics.
 
 pub mod audit;
+pub mod convocations;
 pub mod dossiers;
 pub mod exports;
 pub mod health;
@@ -69,6 +70,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(sessions::router())
         .merge(dossiers::router())
         .merge(imports::router())
+        .merge(convocations::router())
         .merge(exports::router())
         .merge(audit::router())
         .merge(health::router())
