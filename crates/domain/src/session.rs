@@ -180,8 +180,11 @@ impl SessionConfig {
     }
 
     /// The last instant at which convocations to a test may be published.
+    /// The last instant convocations to `test` may be published: the same Paris wall-clock time,
+    /// `convocation_lead_days` calendar days before the test (not 24-hour days, which would be
+    /// an hour off across a change of clocks).
     pub fn convocation_publication_limit(&self, test: &TestSpec) -> DateTime<Utc> {
-        test.starts_at_utc() - Duration::days(i64::from(self.convocation_lead_days))
+        paris_to_utc(test.starts_at - Duration::days(i64::from(self.convocation_lead_days)))
     }
 }
 

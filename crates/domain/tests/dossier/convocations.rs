@@ -185,3 +185,15 @@ fn a_rejected_candidate_cannot_download_a_convocation_published_before_the_rejec
         .when(download(), at(days_before_the_test(10), candidate()))
         .then_error(DomainError::InvalidTransition { action: "télécharger une convocation", status: "rejeté" });
 }
+
+#[test]
+fn the_lead_time_counts_calendar_days_in_paris_across_a_change_of_clocks() {
+    // A test on Friday 10 November 2023 at 09h00 (winter time): fifteen days before is Thursday
+    // 26 October at 09h00, summer time (07h00 UTC), not 10h00 as 15 × 24 hours would give.
+    let mut config = cachet_domain::demo::source_session();
+    config.tests[0].starts_at =
+        chrono::NaiveDate::from_ymd_opt(2023, 11, 10).and_then(|d| d.and_hms_opt(9, 0, 0)).expect("a date");
+    let limit = config.convocation_publication_limit(&config.tests[0]);
+    assert_eq!(limit, paris(2023, 10, 26, 9, 0, 0));
+    assert_eq!(limit.to_rfc3339(), "2023-10-26T07:00:00+00:00");
+}
