@@ -395,6 +395,30 @@ pub async fn the_desk_pages_a_queue_in_both_orders(app: &WebApp) {
     }
 }
 
+pub async fn an_auditor_in_a_browser_is_offered_no_action_and_refused_one(app: &WebApp) {
+    let Some(mut browser) = Browser::open("auditeur").await else { return };
+    app.staff_account("audit", StaffRole::Auditor).await;
+    let session = app.session_until(days_from_today(-1)).await;
+    let (dossier, _) = app.registered_ten_days_ago(session, "Lecture").await;
+    browser.visit(&app.url("/bureau/connexion"), "connexion").await;
+    browser.fill("compte", "audit").await;
+    browser.fill("mot_de_passe", PASSWORD).await;
+    browser.press("Se connecter", "tableau-de-bord").await;
+    browser.visit(&app.url(&format!("/bureau/sessions/{session}")), "session").await;
+    let text = browser.text().await;
+    assert!(!text.contains("Importer le courrier du jour") && !text.contains("Clore les dépôts"), "{text}");
+    browser.visit(&app.url(&format!("/bureau/dossiers/{dossier}")), "dossier").await;
+    let text = browser.text().await;
+    assert!(text.contains("Historique") && !text.contains("Enregistrer la réception postale"), "{text}");
+    // Typing the address of an action page gets a refusal, in French.
+    let before = app.state.store.head().await.expect("head").position;
+    browser.visit(&app.url(&format!("/bureau/sessions/{session}/import-courrier")), "import-refuse").await;
+    let text = browser.text().await;
+    assert!(text.contains("Les auditeurs ont un accès en lecture seule : cette action leur est interdite."), "{text}");
+    assert_eq!(app.state.store.head().await.expect("head").position, before);
+    browser.close().await;
+}
+
 web_tests!(
     the_office_records_receipts_transfers_reviews_and_completes,
     an_auditor_reads_but_cannot_act,
@@ -402,4 +426,5 @@ web_tests!(
     the_desk_records_the_counter_refused_forms_and_a_piece_brought_to_the_counter,
     the_office_previews_and_downloads_a_piece,
     the_desk_pages_a_queue_in_both_orders,
+    an_auditor_in_a_browser_is_offered_no_action_and_refused_one,
 );
