@@ -39,6 +39,8 @@ enum Command {
     User(commands::user::Opts),
     /// Opérations sur une session d'examen (clôture des dépôts).
     Session(commands::session::Opts),
+    /// Sauvegarde la base et les fichiers déposés, service en marche.
+    Backup(commands::backup::Opts),
 }
 
 #[tokio::main]
@@ -59,6 +61,7 @@ async fn main() -> std::process::ExitCode {
         Command::Verify(opts) => commands::verify::run(opts).await,
         Command::User(opts) => commands::user::run(opts).await,
         Command::Session(opts) => commands::session::run(opts).await,
+        Command::Backup(opts) => commands::backup::run(opts).await,
     };
     match result {
         Ok(code) => code,

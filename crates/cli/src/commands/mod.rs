@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod as_of;
+pub mod backup;
 pub mod export;
 pub mod history;
 pub mod migrate;
