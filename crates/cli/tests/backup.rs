@@ -52,7 +52,11 @@ fn serve(args: &[&str]) -> Server {
             break;
         }
     }
-    assert!(base.starts_with("http://"), "the server did not say where it listens");
+    if !base.starts_with("http://") {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server did not say where it listens");
+    }
     Server { child, base }
 }
 

@@ -54,6 +54,8 @@ fn serve(args: &[String]) -> Server {
             return Server { child, base };
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server did not say where it listens");
 }
 

@@ -50,6 +50,8 @@ fn serve(url: &str, data: &Path) -> Server {
             return Server { child, base: rest.split_whitespace().next().unwrap_or_default().to_owned() };
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server did not say where it listens");
 }
 
@@ -129,8 +131,7 @@ async fn three_serve_processes_on_one_postgres_lose_nothing_duplicate_nothing_an
         .expect("JSON");
     let session = opened["id"].as_str().expect("an id").to_owned();
 
-    let registrations: Vec<_> =
-        (0..CANDIDATES).map(|n| pre_register(&servers[n % 3].base, &session, n)).collect();
+    let registrations: Vec<_> = (0..CANDIDATES).map(|n| pre_register(&servers[n % 3].base, &session, n)).collect();
     let dossiers = futures::future::join_all(registrations).await;
 
     // The three race to record each dossier's receipt: one applies, two are told why not.
