@@ -145,7 +145,9 @@ async fn get_pieces(
     ),
     security(("identite" = [])),
     responses(
-        (status = 200, content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "Le fichier, avec le type reconnu à son dépôt", content(
+            (Vec<u8> = "application/pdf"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png")
+        )),
         (status = 400, description = "Requête mal formée : en-tête X-Cachet-Actor invalide", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Appelant non identifié", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Dossier inexistant ou dossier d'un autre candidat, ou fichier absent du dossier", body = Problem, content_type = "application/problem+json")
