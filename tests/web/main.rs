@@ -39,6 +39,7 @@ mod smtp;
 mod browser;
 mod candidate_http;
 mod convocations;
+mod hardening;
 mod harness;
 mod import;
 mod journey;

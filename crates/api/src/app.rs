@@ -59,6 +59,11 @@ pub struct Settings {
     pub mail_retry: Duration,
     /// Attempts before a mail is `failed` and waits for the office to re-send it.
     pub mail_max_attempts: i64,
+    /// How long a client has to send a request's headers before its connection is closed.
+    pub header_read_timeout: Duration,
+    /// Run the mail sender. Off for one-shot commands (`cachet session …`): the server sends;
+    /// a process that exits at once must not claim mails and leave them half sent.
+    pub send_mail: bool,
 }
 
 impl Settings {
@@ -79,6 +84,8 @@ impl Settings {
             outbox_poll: crate::outbox::POLL,
             mail_retry: crate::outbox::RETRY,
             mail_max_attempts: crate::outbox::MAX_ATTEMPTS,
+            header_read_timeout: Duration::from_secs(10),
+            send_mail: true,
         }
     }
 }
@@ -151,7 +158,9 @@ impl App {
         let state =
             AppState { store, db, runner, files, metrics: Metrics::new()?, mailer, settings: Arc::new(settings) };
         let mut tasks = tasks;
-        tasks.push(crate::outbox::spawn(state.clone(), stop.subscribe()));
+        if state.settings.send_mail {
+            tasks.push(crate::outbox::spawn(state.clone(), stop.subscribe()));
+        }
         Ok(Self { state, stop, tasks })
     }
 
@@ -165,15 +174,62 @@ impl App {
 
     /// Serves until `shutdown` completes, then drains requests in flight and stops the
     /// projections. Appends already submitted finish before their requests answer.
+    ///
+    /// HTTP/1.1 connections are served by hyper directly (as `axum::serve` does) so that a client
+    /// gets `settings.header_read_timeout` to send a request's headers: a client that trickles
+    /// them (slowloris) loses its connection instead of holding it. Each request then has the
+    /// router's own time limit (408).
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        use hyper_util::rt::{TokioIo, TokioTimer};
+        use tower::ServiceExt;
+
         let router = self.router();
-        // The client address feeds login throttling.
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+        let header_timeout = self.state.settings.header_read_timeout;
+        // Connections hold a receiver of `draining`; `closed()` resolves once all are gone.
+        let (draining, drained) = watch::channel(false);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, address) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: wait rather than spin.
+                        tracing::warn!(%error, "could not accept a connection");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let router = router.clone();
+            let mut drain = drained.clone();
+            tokio::spawn(async move {
+                // The client address feeds login throttling, as `ConnectInfo`.
+                let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(axum::extract::ConnectInfo(address));
+                    router.clone().oneshot(request.map(axum::body::Body::new))
+                });
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+                let connection = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+                let mut connection = std::pin::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => {}
+                    _ = drain.changed() => {
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                    }
+                }
+            });
+        }
+        drop(listener);
+        let _ = draining.send(true);
+        drop(drained);
+        draining.closed().await;
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;

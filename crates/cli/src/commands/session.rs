@@ -47,7 +47,8 @@ pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
 
 async fn close_deposits(opts: CloseOpts) -> anyhow::Result<ExitCode> {
     let database = opts.database.database()?;
-    let settings = Settings::new(database, opts.database.data_dir.join("files"));
+    // The mails this command causes are queued with its events; the server sends them.
+    let settings = Settings { send_mail: false, ..Settings::new(database, opts.database.data_dir.join("files")) };
     let app = App::build(settings).await.context("failed to open the service")?;
     let state = app.state();
     let Some(account) =

@@ -1,0 +1,54 @@
+//! Hardening seen from outside: a client that trickles its request headers loses its connection
+//! once the header timeout passes, while a normal client is served.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::{Backend, WebApp};
+
+pub async fn a_client_that_trickles_its_headers_is_cut_off(backend: Backend) {
+    let app = WebApp::start_with(backend, |settings| settings.header_read_timeout = Duration::from_millis(500)).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: cachet\r\n").await.expect("the start of a request");
+    let started = Instant::now();
+    let mut closed = false;
+    // One header byte every 100 ms, never the blank line that ends the headers.
+    for byte in b"X-Lent: ".iter().cycle().take(40) {
+        if slow.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buffer = [0u8; 512];
+        match tokio::time::timeout(Duration::from_millis(100), slow.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) => {} // an error answer (408) before closing is fine too
+            Err(_) => {}
+        }
+    }
+    assert!(closed, "the trickling connection is closed");
+    assert!(started.elapsed() < Duration::from_secs(3), "within the header timeout: {:?}", started.elapsed());
+    let reply = reqwest::get(app.url("/healthz")).await.expect("a normal request");
+    assert_eq!(reply.status(), 200);
+    app.finish().await;
+}
+
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(backend) = $crate::harness::Backend::sqlite().await else { return };
+                    super::$name(backend).await;
+                }
+            )*
+        }
+    };
+}
+
+backend_tests!(a_client_that_trickles_its_headers_is_cut_off);
