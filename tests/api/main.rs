@@ -15,3 +15,4 @@ mod online_deposit;
 mod operations;
 mod protocol;
 mod replay;
+mod roles;
