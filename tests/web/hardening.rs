@@ -37,6 +37,42 @@ pub async fn a_client_that_trickles_its_headers_is_cut_off(backend: Backend) {
     app.finish().await;
 }
 
+pub async fn every_kind_of_body_has_a_size_limit(backend: Backend) {
+    let app = WebApp::start(backend).await;
+    let http = reqwest::Client::new();
+    let big = "a".repeat(3 * 1024 * 1024);
+    // A page's form (2 MiB at most), an API command (64 KiB), a CSV import (2 MiB): all refused
+    // with 413 before the body is read to its end.
+    let form = http
+        .post(app.url("/connexion"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("code={big}"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(form.status(), 413);
+    let session = app.session_until(crate::harness::days_from_today(5)).await;
+    let command = http
+        .post(app.url(&format!("/api/sessions/{session}/deadline-extensions")))
+        .header("x-cachet-actor", "admin:admin")
+        .header("content-type", "application/json")
+        .body(format!("{{\"reason\": \"{}\"}}", &big[..100 * 1024]))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(command.status(), 413);
+    let import = http
+        .post(app.url(&format!("/api/sessions/{session}/postal-imports")))
+        .header("x-cachet-actor", "staff:agent")
+        .header("content-type", "text/csv")
+        .body(big.clone())
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(import.status(), 413);
+    app.finish().await;
+}
+
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -51,4 +87,4 @@ macro_rules! backend_tests {
     };
 }
 
-backend_tests!(a_client_that_trickles_its_headers_is_cut_off);
+backend_tests!(a_client_that_trickles_its_headers_is_cut_off, every_kind_of_body_has_a_size_limit);
