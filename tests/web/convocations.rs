@@ -22,28 +22,16 @@ async fn office(app: &WebApp, account: &str) -> WebClient {
     client
 }
 
-async fn api(app: &WebApp, dossier: Uuid, route: &str, body: serde_json::Value) {
-    let reply = reqwest::Client::new()
-        .post(app.url(&format!("/api/dossiers/{dossier}/{route}")))
-        .header("x-cachet-actor", "staff:agent")
-        .json(&body)
-        .send()
-        .await
-        .expect("a command");
-    let status = reply.status();
-    assert!(status.is_success(), "{route}: {status} {}", reply.text().await.unwrap_or_default());
-}
-
 /// A candidate whose dossier arrived by post, was transferred and found complete.
 async fn complete(app: &WebApp, session: Uuid, name: &str) -> (WebClient, Uuid, String) {
     let (candidate, dossier, code) = app.pre_registered_candidate(session, name).await;
     let day = today().format("%Y-%m-%d").to_string();
-    api(app, dossier, "postal-receipts", json!({ "postmark_date": day, "arrival_date": day })).await;
-    api(app, dossier, "transfer", json!({})).await;
+    app.staff_command(dossier, "postal-receipts", json!({ "postmark_date": day, "arrival_date": day })).await;
+    app.staff_command(dossier, "transfer", json!({})).await;
     for piece in ["dossier-preinscription", "etat-services", "arrete-situation"] {
-        api(app, dossier, "piece-reviews", json!({ "piece": piece, "outcome": "accepted" })).await;
+        app.staff_command(dossier, "piece-reviews", json!({ "piece": piece, "outcome": "accepted" })).await;
     }
-    api(app, dossier, "review-conclusion", json!({})).await;
+    app.staff_command(dossier, "review-conclusion", json!({})).await;
     let head = app.state.store.head().await.expect("head").position;
     assert!(app.state.runner.wait_for(head, std::time::Duration::from_secs(10)).await);
     (candidate, dossier, code)

@@ -73,18 +73,4 @@ pub async fn every_kind_of_body_has_a_size_limit(backend: Backend) {
     app.finish().await;
 }
 
-macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(backend) = $crate::harness::Backend::sqlite().await else { return };
-                    super::$name(backend).await;
-                }
-            )*
-        }
-    };
-}
-
 backend_tests!(a_client_that_trickles_its_headers_is_cut_off, every_kind_of_body_has_a_size_limit);

@@ -162,6 +162,20 @@ impl WebApp {
         Uuid::parse_str(body["id"].as_str().expect("an id")).expect("a UUID")
     }
 
+    /// Runs an office command on a dossier through the API (`POST /api/dossiers/{id}/{route}`),
+    /// as a staff member, and checks it was accepted.
+    pub async fn staff_command(&self, dossier: Uuid, route: &str, body: Value) {
+        let reply = reqwest::Client::new()
+            .post(self.url(&format!("/api/dossiers/{dossier}/{route}")))
+            .header("x-cachet-actor", "staff:agent")
+            .json(&body)
+            .send()
+            .await
+            .expect("a command");
+        let status = reply.status();
+        assert!(status.is_success(), "{route}: {status} {}", reply.text().await.unwrap_or_default());
+    }
+
     /// The source document's session, with a deadline some days from today.
     pub async fn session_until(&self, deadline: NaiveDate) -> Uuid {
         self.open_session(&SessionConfig { deposit_deadline: deadline, ..source_session() }).await

@@ -19,41 +19,6 @@ use uuid::Uuid;
 use crate::harness::{days_from_today, pdf, today, Backend, WebApp, PASSWORD};
 use crate::smtp::{ReceivedMail, SmtpSink};
 
-macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(backend) = $crate::harness::Backend::sqlite().await else { return };
-                    super::$name(backend).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(backend) = $crate::harness::Backend::postgres().await else { return };
-                    super::$name(backend).await;
-                }
-            )*
-        }
-    };
-}
-
-async fn staff_api(app: &WebApp, dossier: Uuid, route: &str, body: serde_json::Value) {
-    let reply = reqwest::Client::new()
-        .post(app.url(&format!("/api/dossiers/{dossier}/{route}")))
-        .header("x-cachet-actor", "staff:agent")
-        .json(&body)
-        .send()
-        .await
-        .expect("a command");
-    let status = reply.status();
-    assert!(status.is_success(), "{route}: {status} {}", reply.text().await.unwrap_or_default());
-}
-
 async fn settle(app: &WebApp) {
     let head = app.state.store.head().await.expect("head").position;
     assert!(app.state.runner.wait_for(head, Duration::from_secs(10)).await);
@@ -107,33 +72,32 @@ pub async fn every_notification_reaches_its_candidate_once(backend: Backend) {
 
     // Received by post, on time.
     let day = today().format("%Y-%m-%d").to_string();
-    staff_api(&app, paper, "postal-receipts", json!({ "postmark_date": day, "arrival_date": day })).await;
+    app.staff_command(paper, "postal-receipts", json!({ "postmark_date": day, "arrival_date": day })).await;
     let mail = mail_to(&app.smtp, "papier@exemple.fr", "Cachet – votre dossier a été reçu").await;
     both(&mail, &format!("Cachet de la poste du {}, dans les délais", format_date(today())));
     both(&mail, &space(paper));
 
     // Incomplete, with the missing piece.
-    staff_api(&app, paper, "transfer", json!({})).await;
+    app.staff_command(paper, "transfer", json!({})).await;
     for (piece, outcome) in
         [("dossier-preinscription", "accepted"), ("etat-services", "missing"), ("arrete-situation", "accepted")]
     {
-        staff_api(&app, paper, "piece-reviews", json!({ "piece": piece, "outcome": outcome })).await;
+        app.staff_command(paper, "piece-reviews", json!({ "piece": piece, "outcome": outcome })).await;
     }
-    staff_api(&app, paper, "review-conclusion", json!({})).await;
+    app.staff_command(paper, "review-conclusion", json!({})).await;
     let mail = mail_to(&app.smtp, "papier@exemple.fr", "Cachet – votre dossier est incomplet").await;
     both(&mail, "Votre dossier est incomplet");
     both(&mail, "État des services établi par l'employeur");
 
     // The piece arrives: complete.
-    staff_api(
-        &app,
+    app.staff_command(
         paper,
         "missing-piece-receipts",
         json!({ "channel": "post", "piece": "etat-services", "postmark_date": day, "arrival_date": day }),
     )
     .await;
-    staff_api(&app, paper, "piece-reviews", json!({ "piece": "etat-services", "outcome": "accepted" })).await;
-    staff_api(&app, paper, "review-conclusion", json!({})).await;
+    app.staff_command(paper, "piece-reviews", json!({ "piece": "etat-services", "outcome": "accepted" })).await;
+    app.staff_command(paper, "review-conclusion", json!({})).await;
     let mail = mail_to(&app.smtp, "papier@exemple.fr", "Cachet – votre dossier est complet").await;
     both(&mail, "Votre dossier est complet");
 
@@ -162,7 +126,7 @@ pub async fn every_notification_reaches_its_candidate_once(backend: Backend) {
     // Late: rejected, with the reason.
     let past = app.session_until(days_from_today(-2)).await;
     let (late, _) = app.registered_ten_days_ago(past, "Tardif").await;
-    staff_api(&app, late, "postal-receipts", json!({ "postmark_date": day, "arrival_date": day })).await;
+    app.staff_command(late, "postal-receipts", json!({ "postmark_date": day, "arrival_date": day })).await;
     let mail = mail_to(&app.smtp, "tardif@exemple.fr", "Cachet – votre dossier a été rejeté").await;
     both(&mail, &format!("cachet de la poste du {}, postérieur à la date limite du", format_date(today())));
     assert!(

@@ -30,6 +30,30 @@ macro_rules! web_tests {
     };
 }
 
+/// Scenarios that start their own server (with settings of their own): each gets the backend.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(backend) = $crate::harness::Backend::sqlite().await else { return };
+                    super::$name(backend).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(backend) = $crate::harness::Backend::postgres().await else { return };
+                    super::$name(backend).await;
+                }
+            )*
+        }
+    };
+}
+
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -3,67 +3,21 @@
 
 #[path = "../../../tests/support/pg.rs"]
 mod pg;
+#[path = "support/server.rs"]
+mod server;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-
-const CACHET: &str = env!("CARGO_BIN_EXE_cachet");
-
-/// A running `cachet serve`, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
-}
+use server::{cachet, events_verified, Server};
 
 fn serve(args: &[&str]) -> Server {
-    let mut child = Command::new(CACHET)
-        .arg("serve")
-        .args(args)
-        .args(["--listen", "127.0.0.1:0", "--dev-identity"])
-        .env_remove("CACHET_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start cachet serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Keeps reading what the server prints: a closed pipe would end it.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut base = String::new();
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(120)) {
-        if let Some(rest) = line.strip_prefix("Cachet écoute sur ") {
-            base = rest.split_whitespace().next().unwrap_or_default().to_owned();
-            break;
-        }
-    }
-    if !base.starts_with("http://") {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the server did not say where it listens");
-    }
-    Server { child, base }
-}
-
-fn cachet(args: &[&str]) -> (i32, String) {
-    let output = Command::new(CACHET).args(args).env_remove("CACHET_DATABASE_URL").output().expect("run cachet");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
-    (output.status.code().unwrap_or(-1), text)
+    let mut args = args.to_vec();
+    args.push("--dev-identity");
+    Server::start(&args)
 }
 
 /// Opens a session, then keeps eight clients pre-registering and recording receipts until
@@ -136,11 +90,6 @@ async fn backup_under_load(base: &str, backup_args: Vec<String>) -> String {
     assert!(acknowledged > 20, "the load ran: {acknowledged} commands");
     assert_eq!(code, 0, "{out}");
     out
-}
-
-fn events_verified(out: &str) -> i64 {
-    let line = out.lines().find(|l| l.contains("événements vérifiés")).unwrap_or_else(|| panic!("{out}"));
-    line.split_whitespace().find_map(|w| w.replace('\u{202f}', "").parse().ok()).unwrap_or_else(|| panic!("{line}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,60 +5,21 @@
 
 #[path = "../../../tests/support/pg.rs"]
 mod pg;
+#[path = "support/server.rs"]
+mod server;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use server::{cachet, Server};
 
-const CACHET: &str = env!("CARGO_BIN_EXE_cachet");
 const CANDIDATES: usize = 18;
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(url: &str, data: &Path) -> Server {
-    let mut child = Command::new(CACHET)
-        .args(["serve", "--listen", "127.0.0.1:0", "--dev-identity", "--database-url", url, "--data-dir"])
-        .arg(data)
-        .env_remove("CACHET_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start cachet serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(120)) {
-        if let Some(rest) = line.strip_prefix("Cachet écoute sur ") {
-            return Server { child, base: rest.split_whitespace().next().unwrap_or_default().to_owned() };
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the server did not say where it listens");
-}
-
-fn cachet(args: &[&str]) -> (i32, String) {
-    let output = Command::new(CACHET).args(args).env_remove("CACHET_DATABASE_URL").output().expect("run cachet");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
-    (output.status.code().unwrap_or(-1), text)
+    let data = data.display().to_string();
+    Server::start_quiet(&["--dev-identity", "--database-url", url, "--data-dir", &data])
 }
 
 fn between(html: &str, start: &str, end: &str) -> Option<String> {

@@ -3,76 +3,14 @@
 
 #[path = "../../../tests/support/pg.rs"]
 mod pg;
+#[path = "support/server.rs"]
+mod server;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-
-const CACHET: &str = env!("CARGO_BIN_EXE_cachet");
-
-/// A running `cachet serve`, stopped with SIGTERM when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    output: std::sync::mpsc::Receiver<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // A test that failed midway must not leave its server running.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(CACHET)
-            .arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0"])
-            .env_remove("CACHET_DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, output) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut base = String::new();
-        while let Ok(line) = output.recv_timeout(Duration::from_secs(120)) {
-            if let Some(rest) = line.strip_prefix("Cachet écoute sur ") {
-                base = rest.split_whitespace().next().unwrap_or_default().to_owned();
-                break;
-            }
-        }
-        assert!(base.starts_with("http://"), "the server did not say where it listens");
-        Self { child, base, output }
-    }
-
-    /// Sends SIGTERM and returns the exit status and the rest of the output.
-    fn stop(mut self) -> (i32, Vec<String>) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let status = self.child.wait().unwrap();
-        let mut rest = Vec::new();
-        while let Ok(line) = self.output.recv_timeout(Duration::from_secs(5)) {
-            rest.push(line);
-        }
-        (status.code().unwrap_or(-1), rest)
-    }
-}
-
-fn cachet(args: &[&str]) -> (i32, String) {
-    let output = Command::new(CACHET).args(args).env_remove("CACHET_DATABASE_URL").output().unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
-    (output.status.code().unwrap_or(-1), text)
-}
+use server::{cachet, Server, CACHET};
 
 async fn get(client: &reqwest::Client, url: &str, actor: &str) -> Value {
     let response = client.get(url).header("X-Cachet-Actor", actor).send().await.unwrap();
