@@ -1,5 +1,6 @@
 //! Hardening seen from outside: a client that trickles its request headers loses its connection
-//! once the header timeout passes, while a normal client is served.
+//! once the header timeout passes, while a normal client is served; every kind of body has a size
+//! limit; the lost-password page answers the same whether a code exists or not.
 
 use std::time::{Duration, Instant};
 
@@ -73,4 +74,41 @@ pub async fn every_kind_of_body_has_a_size_limit(backend: Backend) {
     app.finish().await;
 }
 
-backend_tests!(a_client_that_trickles_its_headers_is_cut_off, every_kind_of_body_has_a_size_limit);
+pub async fn the_lost_password_page_does_not_tell_whether_a_code_exists(backend: Backend) {
+    let app = WebApp::start(backend).await;
+    let session = app.session_until(crate::harness::days_from_today(5)).await;
+    let (_, _, code) = app.pre_registered_candidate(session, "Discret").await;
+    let ask = |code: String| {
+        let client = app.client();
+        async move {
+            let form = client.get("/mot-de-passe-oublie").await;
+            client.post_form("/mot-de-passe-oublie", &form, &[("code", &code)]).await
+        }
+    };
+    let known = ask(code).await;
+    let unknown = ask("ZZZZ9999".to_owned()).await;
+    assert_eq!(known.status, unknown.status);
+    assert_eq!(known.path, unknown.path);
+    let text = |reply: &crate::harness::PageReply| {
+        let token = reply.between("name=\"csrf\" value=\"", "\"").unwrap_or_default();
+        if token.is_empty() {
+            reply.text()
+        } else {
+            reply.text().replace(&token, "")
+        }
+    };
+    assert_eq!(text(&known), text(&unknown), "the same page either way");
+    assert!(known.text().contains("Si ce code utilisateur correspond à une préinscription, un courriel"));
+    // Only the real candidate gets a mail: the confirmation of the pre-registration, then the link.
+    let mails = app.smtp.wait_for(2, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.smtp.messages().len(), 2, "{mails:?}");
+    assert!(app.smtp.messages().iter().all(|m| m.to == ["discret@exemple.fr"]));
+    app.finish().await;
+}
+
+backend_tests!(
+    a_client_that_trickles_its_headers_is_cut_off,
+    every_kind_of_body_has_a_size_limit,
+    the_lost_password_page_does_not_tell_whether_a_code_exists,
+);
