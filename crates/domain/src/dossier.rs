@@ -789,6 +789,10 @@ pub fn decide(
             auth(Who::Owner, "retirer une pièce de ce dossier")?;
             expect_status(state, &[S::PreRegistered, S::Lapsed], "retirer une pièce")?;
             let label = catalogue_label(config, piece)?;
+            // What was deposited online stays as it was at midnight of the deadline day.
+            if now >= end_of_paris_day(deadline) {
+                return Err(DomainError::UploadAfterDeadline { deadline: format_date(deadline) });
+            }
             let removed = state
                 .pieces
                 .get(piece)

@@ -45,6 +45,13 @@ fn a_candidate_removes_an_uploaded_piece_before_closure() {
 }
 
 #[test]
+fn no_piece_can_be_removed_after_midnight_of_the_deadline_day() {
+    given(with_form())
+        .when(DossierCommand::RemovePiece { piece: form() }, at(paris(2023, 7, 7, 0, 0, 1), candidate()))
+        .then_error(DomainError::UploadAfterDeadline { deadline: "06/07/2023".to_owned() });
+}
+
+#[test]
 fn removing_a_piece_that_has_no_file_is_refused() {
     let error = given([pre_registered()])
         .when(DossierCommand::RemovePiece { piece: appointment() }, at(before_deadline(), candidate()))

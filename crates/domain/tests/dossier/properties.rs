@@ -146,7 +146,7 @@ fn any_draft() -> impl Strategy<Value = Draft> {
     prop_oneof![
         2 => prop::bool::weighted(0.9).prop_map(|own| Draft::PreRegister { own }),
         4 => (any_piece(), 0u8..4).prop_map(|(piece, seed)| Draft::UploadPiece { piece, seed }),
-        1 => any_piece().prop_map(|piece| Draft::RemovePiece { piece }),
+        4 => any_piece().prop_map(|piece| Draft::RemovePiece { piece }),
         3 => Just(Draft::CloseRegistration),
         2 => (any_day_offset(), -1i64..=5, any_incident())
             .prop_map(|(postmark, transit, incident)| Draft::RecordPostalReceipt { postmark, transit, incident }),
