@@ -107,7 +107,43 @@ pub async fn the_lost_password_page_does_not_tell_whether_a_code_exists(backend:
     app.finish().await;
 }
 
+pub async fn expired_sessions_reset_links_and_login_counters_are_swept(backend: Backend) {
+    use cachet_api::accounts;
+    let app = WebApp::start(backend).await;
+    let session = app.session_until(crate::harness::days_from_today(5)).await;
+    let (_, _, code) = app.pre_registered_candidate(session, "Balaye").await;
+    let client = app.client();
+    client.login(&code, "pas-le-bon-mot-de-passe").await;
+    let form = client.get("/mot-de-passe-oublie").await;
+    client.post_form("/mot-de-passe-oublie", &form, &[("code", &code)]).await;
+    let count = |table: &'static str| {
+        let db = app.state.db.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&db.pool)
+                .await
+                .expect("a count");
+            n
+        }
+    };
+    let tables = ["web_sessions", "password_resets", "login_throttle"];
+    for table in tables {
+        assert!(count(table).await > 0, "{table} has a row to sweep");
+    }
+    // Now: everything is still in use, nothing goes.
+    let now = chrono::Utc::now();
+    assert_eq!(accounts::sweep(&app.state.db, now).await.expect("a sweep"), accounts::Swept::default());
+    // Two days later: all of it has expired.
+    let swept = accounts::sweep(&app.state.db, now + chrono::Duration::days(2)).await.expect("a sweep");
+    assert!(swept.sessions > 0 && swept.resets > 0 && swept.throttles > 0, "{swept:?}");
+    for table in tables {
+        assert_eq!(count(table).await, 0, "{table} swept");
+    }
+    app.finish().await;
+}
+
 backend_tests!(
+    expired_sessions_reset_links_and_login_counters_are_swept,
     a_client_that_trickles_its_headers_is_cut_off,
     every_kind_of_body_has_a_size_limit,
     the_lost_password_page_does_not_tell_whether_a_code_exists,

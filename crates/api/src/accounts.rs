@@ -548,6 +548,36 @@ pub async fn close_session(db: &ReadDb, token: &str, now: DateTime<Utc>) -> Resu
     Ok(())
 }
 
+/// How many rows [`sweep`] removed, by table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub sessions: u64,
+    pub resets: u64,
+    pub throttles: u64,
+}
+
+/// Deletes what no longer serves: expired web sessions, reset links past their validity (used or
+/// not), and failed-login counters whose window has closed. Run every few minutes by the
+/// service; nothing a person could still use is touched.
+pub async fn sweep(db: &ReadDb, now: DateTime<Utc>) -> Result<Swept, ApiError> {
+    let now_us = now.timestamp_micros();
+    let window = Duration::minutes(THROTTLE_WINDOW_MINUTES).num_microseconds().unwrap_or(i64::MAX);
+    let run = |sql: &'static str, bound: i64| async move {
+        sqlx::query(sql).bind(bound).execute(&db.pool).await.map(|done| done.rows_affected())
+    };
+    Ok(Swept {
+        sessions: run("DELETE FROM web_sessions WHERE expires_at_us <= $1", now_us)
+            .await
+            .map_err(db_error("sweep the web sessions"))?,
+        resets: run("DELETE FROM password_resets WHERE expires_at_us <= $1", now_us)
+            .await
+            .map_err(db_error("sweep the reset links"))?,
+        throttles: run("DELETE FROM login_throttle WHERE window_start_us <= $1", now_us.saturating_sub(window))
+            .await
+            .map_err(db_error("sweep the login counters"))?,
+    })
+}
+
 /// Ends every session of a candidate (after a password reset).
 pub async fn close_candidate_sessions(db: &ReadDb, user_code: &str) -> Result<(), ApiError> {
     sqlx::query("DELETE FROM web_sessions WHERE candidate_user_code = $1")

@@ -134,6 +134,25 @@ pub fn projections() -> Vec<Arc<dyn Projection>> {
     vec![Arc::new(DossiersProjection)]
 }
 
+/// Every ten minutes, deletes expired web sessions, reset links and login counters.
+fn spawn_sweeper(db: ReadDb, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match crate::accounts::sweep(&db, chrono::Utc::now()).await {
+                Ok(swept) if swept != crate::accounts::Swept::default() => {
+                    tracing::info!(?swept, "swept expired sessions, reset links and login counters")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(?error, "could not sweep expired sessions"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    })
+}
+
 impl App {
     /// Opens (creating and migrating) the database and starts the projections.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
@@ -161,6 +180,7 @@ impl App {
         if state.settings.send_mail {
             tasks.push(crate::outbox::spawn(state.clone(), stop.subscribe()));
         }
+        tasks.push(spawn_sweeper(state.db.clone(), stop.subscribe()));
         Ok(Self { state, stop, tasks })
     }
 
