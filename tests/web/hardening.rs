@@ -142,7 +142,59 @@ pub async fn expired_sessions_reset_links_and_login_counters_are_swept(backend: 
     app.finish().await;
 }
 
+/// Logs in with `X-Forwarded-For: forwarded`; answers the page.
+async fn login_from(app: &WebApp, forwarded: &str, code: &str, password: &str) -> (u16, String) {
+    let http = reqwest::Client::builder().cookie_store(true).build().expect("a client");
+    let form = http.get(app.url("/connexion")).send().await.expect("the form").text().await.expect("HTML");
+    let start = form.find("name=\"csrf\" value=\"").expect("a CSRF token") + 19;
+    let token = form[start..start + 64].to_owned();
+    let reply = http
+        .post(app.url("/connexion"))
+        .header("x-forwarded-for", format!("198.51.100.7, {forwarded}"))
+        .form(&[("csrf", token.as_str()), ("code", code), ("mot_de_passe", password)])
+        .send()
+        .await
+        .expect("a login");
+    let status = reply.status().as_u16();
+    (status, reply.text().await.expect("HTML"))
+}
+
+pub async fn failed_logins_count_against_the_client_behind_a_trusted_proxy_only(backend: Backend) {
+    let locked = "Trop de tentatives de connexion infructueuses";
+    // Behind a trusted proxy (here, loopback): each client is counted on its own.
+    let app =
+        WebApp::start_with(backend, |settings| settings.trusted_proxies = vec!["127.0.0.1".parse().expect("an IP")])
+            .await;
+    let session = app.session_until(crate::harness::days_from_today(5)).await;
+    let (_, _, code) = app.pre_registered_candidate(session, "Mandataire").await;
+    for n in 0..5 {
+        let (status, _) = login_from(&app, "203.0.113.5", &format!("ZZZZ000{n}"), "mauvais").await;
+        assert_eq!(status, 401);
+    }
+    let (_, page) = login_from(&app, "203.0.113.5", &code, crate::harness::PASSWORD).await;
+    assert!(page.contains(locked), "the address that failed five times waits");
+    let (status, page) = login_from(&app, "203.0.113.6", &code, crate::harness::PASSWORD).await;
+    assert!(status == 200 && !page.contains(locked), "another client behind the same proxy signs in");
+    app.finish().await;
+}
+
+pub async fn without_a_trusted_proxy_x_forwarded_for_changes_nothing(backend: Backend) {
+    let locked = "Trop de tentatives de connexion infructueuses";
+    let app = WebApp::start(backend).await;
+    let session = app.session_until(crate::harness::days_from_today(5)).await;
+    let (_, _, code) = app.pre_registered_candidate(session, "Usurpateur").await;
+    for n in 0..5 {
+        login_from(&app, &format!("203.0.113.{n}"), &format!("ZZZZ000{n}"), "mauvais").await;
+    }
+    // A new X-Forwarded-For each time did not make five clients of one.
+    let (_, page) = login_from(&app, "203.0.113.99", &code, crate::harness::PASSWORD).await;
+    assert!(page.contains(locked), "the header is not believed");
+    app.finish().await;
+}
+
 backend_tests!(
+    failed_logins_count_against_the_client_behind_a_trusted_proxy_only,
+    without_a_trusted_proxy_x_forwarded_for_changes_nothing,
     expired_sessions_reset_links_and_login_counters_are_swept,
     a_client_that_trickles_its_headers_is_cut_off,
     every_kind_of_body_has_a_size_limit,

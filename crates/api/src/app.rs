@@ -61,6 +61,8 @@ pub struct Settings {
     pub mail_max_attempts: i64,
     /// How long a client has to send a request's headers before its connection is closed.
     pub header_read_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for login throttling per address).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Run the mail sender. Off for one-shot commands (`cachet session …`): the server sends;
     /// a process that exits at once must not claim mails and leave them half sent.
     pub send_mail: bool,
@@ -86,6 +88,7 @@ impl Settings {
             mail_max_attempts: crate::outbox::MAX_ATTEMPTS,
             header_read_timeout: Duration::from_secs(10),
             send_mail: true,
+            trusted_proxies: Vec::new(),
         }
     }
 }

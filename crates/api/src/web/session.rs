@@ -29,12 +29,34 @@ impl FromRequestParts<AppState> for Visitor {
             Some(cookie) => accounts::find_session(&state.db, cookie.value(), Utc::now()).await?,
             None => None,
         };
-        let address = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map_or_else(|| "inconnue".to_owned(), |info| info.0.ip().to_string());
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+        let address = client_address(peer, &parts.headers, &state.settings.trusted_proxies)
+            .map_or_else(|| "inconnue".to_owned(), |ip| ip.to_string());
         Ok(Visitor { session, address })
     }
+}
+
+/// The client's address: the connection's peer, unless that peer is a trusted reverse proxy, in
+/// which case the nearest address of `X-Forwarded-For` that is not itself a trusted proxy (the
+/// entries further left were written by the client and prove nothing). Without trusted proxies the
+/// header is ignored, so a client cannot choose the address its failed logins count against.
+pub fn client_address(
+    peer: Option<std::net::IpAddr>,
+    headers: &axum::http::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> Option<std::net::IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|hop| hop.trim().parse().ok())
+        .collect();
+    Some(forwarded.into_iter().rev().find(|hop| !trusted.contains(hop)).unwrap_or(peer))
 }
 
 impl Visitor {

@@ -66,6 +66,11 @@ pub struct Opts {
     /// Expéditeur des courriels.
     #[arg(long, env = "CACHET_MAIL_FROM", default_value = "Cachet – service concours <concours@cachet.invalid>")]
     pub mail_from: String,
+
+    /// Adresse d'un mandataire inverse de confiance (répétable) : pour lui seul, l'en-tête
+    /// X-Forwarded-For désigne le client, dont les échecs de connexion sont comptés.
+    #[arg(long = "trusted-proxy", env = "CACHET_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 async fn shutdown_signal() {
@@ -99,6 +104,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
     settings.public_url = opts.public_url.clone().unwrap_or_else(|| format!("http://{}", opts.listen));
     settings.secure_cookies = settings.public_url.starts_with("https://");
     settings.mail_from = opts.mail_from.clone();
+    settings.trusted_proxies = opts.trusted_proxies.clone();
     if let Some(host) = &opts.smtp_host {
         settings.mail = MailSettings::Smtp {
             host: host.clone(),
