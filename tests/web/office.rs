@@ -393,6 +393,10 @@ pub async fn the_desk_pages_a_queue_in_both_orders(app: &WebApp) {
         }
         assert_eq!(seen, expected, "every dossier once, in order (newest first: {newest_first})");
     }
+    // A page past the end (a stale link): empty, not an error.
+    let past = agent.get(&format!("/bureau/sessions/{session}?file=awaiting_deposit&page=4")).await;
+    assert_eq!(past.status, 200, "{}", past.text());
+    assert!(listed(&past.body).is_empty());
 }
 
 pub async fn an_auditor_in_a_browser_is_offered_no_action_and_refused_one(app: &WebApp) {

@@ -57,6 +57,11 @@ pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> JoinHandle<()>
                 if let Err(error) = queue_reminders(&state, Utc::now()).await {
                     tracing::warn!(?error, "could not queue the deadline reminders");
                 }
+                // The gauges, once a minute here (and at every /readyz and /metrics).
+                if let Ok(counts) = counts(&state.db).await {
+                    state.metrics.mail_pending.set(counts.pending);
+                    state.metrics.mail_failed.set(counts.failed);
+                }
                 last_reminders = Some(tokio::time::Instant::now());
             }
             let sent = match send_due(&state).await {
@@ -66,14 +71,11 @@ pub fn spawn(state: AppState, mut stop: watch::Receiver<bool>) -> JoinHandle<()>
                     0
                 }
             };
-            if let Ok(counts) = counts(&state.db).await {
-                state.metrics.mail_pending.set(counts.pending);
-                state.metrics.mail_failed.set(counts.failed);
-            }
+
             if sent == 0 {
                 tokio::select! {
                     _ = tokio::time::sleep(state.settings.outbox_poll) => {}
-                    _ = stop.changed() => {}
+                    changed = stop.changed() => if changed.is_err() { return },
                 }
             }
         }
@@ -111,7 +113,8 @@ pub async fn send_due(state: &AppState) -> Result<usize, ApiError> {
              WHERE mail_id = $3 AND state = 'pending'",
         )
         .bind(&claim)
-        .bind(now + LEASE.as_micros() as i64)
+        // The lease runs from this claim, not from the start of the round: a round may send for a while.
+        .bind(Utc::now().timestamp_micros() + LEASE.as_micros() as i64)
         .bind(&mail_id)
         .execute(&state.db.pool)
         .await
@@ -155,7 +158,7 @@ pub async fn send_due(state: &AppState) -> Result<usize, ApiError> {
         };
         match outcome {
             Ok(mail) => {
-                sqlx::query(
+                let marked = sqlx::query(
                     "UPDATE mail_outbox SET state = 'sent', claim = NULL, sent_at_us = $1, recipient = $2, subject = $3, \
                      last_error = NULL, attempts = attempts + 1 WHERE mail_id = $4 AND claim = $5",
                 )
@@ -167,6 +170,11 @@ pub async fn send_due(state: &AppState) -> Result<usize, ApiError> {
                 .execute(&state.db.pool)
                 .await
                 .map_err(db_error("mark a mail sent"))?;
+                if marked.rows_affected() == 0 {
+                    // Its lease ran out while it was being sent and another process marked it
+                    // interrupted: the office page shows it failed although it left.
+                    tracing::error!(mail = %mail_id, "a mail was sent after its claim expired; it shows as failed");
+                }
                 state.metrics.mails_sent.inc();
             }
             Err(error) => {

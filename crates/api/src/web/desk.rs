@@ -150,7 +150,8 @@ async fn lines(
         // more than half the queue; the final ORDER BY puts it back in the order asked for.
         let rows = (total - offset).clamp(0, PER_PAGE);
         let from_end = total - offset - rows;
-        let (scan, limit, skip) = if from_end < offset {
+        // (A page past the end, e.g. from a stale link, is read as it is: empty.)
+        let (scan, limit, skip) = if rows > 0 && from_end < offset {
             (if newest_first { "ASC" } else { "DESC" }, rows, from_end)
         } else {
             (order, PER_PAGE, offset)

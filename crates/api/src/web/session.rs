@@ -45,7 +45,8 @@ pub fn client_address(
     headers: &axum::http::HeaderMap,
     trusted: &[std::net::IpAddr],
 ) -> Option<std::net::IpAddr> {
-    let peer = peer?;
+    // An IPv4 client of a server listening on `[::]` arrives as `::ffff:a.b.c.d`.
+    let peer = peer?.to_canonical();
     if !trusted.contains(&peer) {
         return Some(peer);
     }
@@ -54,8 +55,10 @@ pub fn client_address(
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .filter_map(|hop| hop.trim().parse().ok())
-        .collect();
+        .map(|hop| hop.trim().parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()))
+        .collect::<Result<_, _>>()
+        // A hop that is not an address (a port, « unknown »): trust nothing further left.
+        .unwrap_or_default();
     Some(forwarded.into_iter().rev().find(|hop| !trusted.contains(hop)).unwrap_or(peer))
 }
 
@@ -116,4 +119,38 @@ pub fn set_cookie(state: &AppState, token: &str) -> CookieJar {
 /// Removes the session cookie.
 pub fn clear_cookie() -> CookieJar {
     CookieJar::new().remove(Cookie::build(COOKIE).path("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+    use axum::http::HeaderMap;
+    use std::net::IpAddr;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("an address")
+    }
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", value.parse().expect("a header"));
+        headers
+    }
+
+    #[test]
+    fn the_header_is_believed_from_a_trusted_proxy_only() {
+        let trusted = [ip("10.0.0.1")];
+        let headers = forwarded("198.51.100.7, 203.0.113.5");
+        assert_eq!(client_address(Some(ip("10.0.0.1")), &headers, &trusted), Some(ip("203.0.113.5")));
+        assert_eq!(client_address(Some(ip("192.0.2.9")), &headers, &trusted), Some(ip("192.0.2.9")));
+        assert_eq!(client_address(Some(ip("10.0.0.1")), &HeaderMap::new(), &trusted), Some(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn an_ipv4_mapped_peer_matches_its_ipv4_proxy_and_a_garbled_header_trusts_nothing() {
+        let trusted = [ip("10.0.0.1")];
+        let mapped = Some(ip("::ffff:10.0.0.1"));
+        assert_eq!(client_address(mapped, &forwarded("203.0.113.5"), &trusted), Some(ip("203.0.113.5")));
+        assert_eq!(client_address(mapped, &forwarded("203.0.113.5, unknown"), &trusted), Some(ip("10.0.0.1")));
+    }
 }

@@ -23,9 +23,17 @@ pub struct Opts {
     /// Dossier où écrire la sauvegarde (créé s'il n'existe pas ; il doit être vide).
     #[arg(long)]
     pub to: PathBuf,
+
+    /// Où le service garde les fichiers déposés, s'il ne les garde pas dans le dossier des données
+    /// (comme `serve --files-url`) : `file:///chemin` est copié ; `s3://…` se sauvegarde avec les
+    /// outils du stockage.
+    #[arg(long, env = "CACHET_FILES_URL")]
+    pub files_url: Option<String>,
 }
 
-/// Copies `from` into `to`, recursively; returns the number of files copied.
+/// Copies `from` into `to`, recursively; returns the number of files copied. Uploads in
+/// progress are left out: the `tmp/` folder, and the store's temporary `…#n` files, which may be
+/// renamed or removed while the copy runs.
 fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<u64> {
     if !from.exists() {
         return Ok(0);
@@ -34,16 +42,38 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<u64> {
     let mut copied = 0;
     for entry in std::fs::read_dir(from).with_context(|| format!("failed to read {}", from.display()))? {
         let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == "tmp" || name.contains('#') {
+            continue;
+        }
         let target = to.join(entry.file_name());
         if entry.file_type()?.is_dir() {
             copied += copy_tree(&entry.path(), &target)?;
         } else {
-            std::fs::copy(entry.path(), &target)
-                .with_context(|| format!("failed to copy {}", entry.path().display()))?;
-            copied += 1;
+            match std::fs::copy(entry.path(), &target) {
+                Ok(_) => copied += 1,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error).with_context(|| format!("failed to copy {}", entry.path().display())),
+            }
         }
     }
     Ok(copied)
+}
+
+/// The URL for libpq without its password (given to pg_dump through `PGPASSWORD`, which other
+/// users cannot read in the process list) nor the parameters only sqlx knows.
+fn pg_dump_target(url: &str) -> (String, Option<String>) {
+    let url = libpq_url(url);
+    match url::Url::parse(&url) {
+        Ok(mut parsed) => {
+            let password =
+                parsed.password().map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned());
+            let _ = parsed.set_password(None);
+            (parsed.to_string(), password)
+        }
+        Err(_) => (url, None),
+    }
 }
 
 /// The URL without the parameters only sqlx knows (e.g. `statement-cache-capacity`), which libpq
@@ -80,10 +110,13 @@ pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
         }
         Database::Postgres(url) => {
             let file = target.join("cachet.dump");
-            let status = std::process::Command::new("pg_dump")
-                .args(["--format=custom", "--no-owner", "--file"])
-                .arg(&file)
-                .arg(libpq_url(&url))
+            let (target_url, password) = pg_dump_target(&url);
+            let mut command = std::process::Command::new("pg_dump");
+            command.args(["--format=custom", "--no-owner", "--file"]).arg(&file).arg(target_url);
+            if let Some(password) = password {
+                command.env("PGPASSWORD", password);
+            }
+            let status = command
                 .status()
                 .context("pg_dump est introuvable : installez le client PostgreSQL (paquet postgresql-client)")?;
             if !status.success() {
@@ -92,7 +125,18 @@ pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
             println!("Base PostgreSQL sauvegardée (pg_dump, format custom) : {}", file.display());
         }
     }
-    let files = copy_tree(&opts.database.data_dir.join("files"), &target.join("files"))?;
+    let files_dir = match opts.files_url.as_deref() {
+        None => opts.database.data_dir.join("files"),
+        Some(url) if url.starts_with("file://") => PathBuf::from(url.trim_start_matches("file://")),
+        Some(url) => {
+            println!(
+                "Fichiers déposés non copiés : ils sont dans {url} ; sauvegardez-les avec les outils de ce stockage \
+                 (après la base, pour que chaque fichier nommé par la sauvegarde y soit)."
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let files = copy_tree(&files_dir, &target.join("files"))?;
     println!("Fichiers déposés copiés : {files}.");
     Ok(ExitCode::SUCCESS)
 }

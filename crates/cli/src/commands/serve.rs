@@ -104,7 +104,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<ExitCode> {
     settings.public_url = opts.public_url.clone().unwrap_or_else(|| format!("http://{}", opts.listen));
     settings.secure_cookies = settings.public_url.starts_with("https://");
     settings.mail_from = opts.mail_from.clone();
-    settings.trusted_proxies = opts.trusted_proxies.clone();
+    settings.trusted_proxies = opts.trusted_proxies.iter().map(|ip| ip.to_canonical()).collect();
     if let Some(host) = &opts.smtp_host {
         settings.mail = MailSettings::Smtp {
             host: host.clone(),
