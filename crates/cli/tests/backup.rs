@@ -25,19 +25,7 @@ fn serve(args: &[&str]) -> Server {
 async fn load(base: String, stop: Arc<AtomicBool>) -> usize {
     let client = reqwest::Client::new();
     let today = chrono::Utc::now().date_naive();
-    let mut config = serde_json::to_value(cachet_domain::demo::source_session()).expect("a config");
-    config["deposit_deadline"] = json!((today + chrono::Duration::days(30)).to_string());
-    let opened: Value = client
-        .post(format!("{base}/api/sessions"))
-        .header("X-Cachet-Actor", "admin:admin")
-        .json(&config)
-        .send()
-        .await
-        .expect("open a session")
-        .json()
-        .await
-        .expect("JSON");
-    let session = opened["id"].as_str().expect("an id").to_owned();
+    let session = server::open_session(&client, &base).await;
     let acknowledged = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::new();
     for _ in 0..8 {

@@ -86,20 +86,8 @@ async fn client(
 async fn run(database: Vec<String>) {
     let mut server = serve(&database);
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a client");
-    let mut config = serde_json::to_value(cachet_domain::demo::source_session()).expect("a config");
     let today = chrono::Utc::now().date_naive();
-    config["deposit_deadline"] = json!((today + chrono::Duration::days(30)).to_string());
-    let opened: Value = http
-        .post(format!("{}/api/sessions", server.base))
-        .header("X-Cachet-Actor", "admin:admin")
-        .json(&config)
-        .send()
-        .await
-        .expect("open a session")
-        .json()
-        .await
-        .expect("JSON");
-    let session = opened["id"].as_str().expect("an id").to_owned();
+    let session = server::open_session(&http, &server.base).await;
 
     let base = Arc::new(RwLock::new(server.base.clone()));
     let stop = Arc::new(AtomicBool::new(false));

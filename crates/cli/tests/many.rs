@@ -78,19 +78,7 @@ async fn three_serve_processes_on_one_postgres_lose_nothing_duplicate_nothing_an
     let servers: Vec<Server> = dirs.iter().map(|d| serve(&db.url, d.path())).collect();
     let http = reqwest::Client::new();
     let today = chrono::Utc::now().date_naive();
-    let mut config = serde_json::to_value(cachet_domain::demo::source_session()).expect("a config");
-    config["deposit_deadline"] = json!((today + chrono::Duration::days(30)).to_string());
-    let opened: Value = http
-        .post(format!("{}/api/sessions", servers[0].base))
-        .header("X-Cachet-Actor", "admin:admin")
-        .json(&config)
-        .send()
-        .await
-        .expect("open a session")
-        .json()
-        .await
-        .expect("JSON");
-    let session = opened["id"].as_str().expect("an id").to_owned();
+    let session = server::open_session(&http, &servers[0].base).await;
 
     let registrations: Vec<_> = (0..CANDIDATES).map(|n| pre_register(&servers[n % 3].base, &session, n)).collect();
     let dossiers = futures::future::join_all(registrations).await;

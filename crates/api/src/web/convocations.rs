@@ -1,14 +1,11 @@
 //! Convocation pages: the office publishes a test's convocations from the session's dashboard
 //! and withholds one from the dossier page; the candidate downloads theirs from their space.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use cachet_domain::dossier::{DossierCommand, DossierState};
-use cachet_domain::event::StaffRole;
 use cachet_domain::ids::{CandidateId, DossierId, SessionId, TestCode};
 use cachet_domain::session::SessionConfig;
 use cachet_domain::time::format_instant;
@@ -20,12 +17,11 @@ use crate::auth::Caller;
 use crate::convocations::{self, TestLine};
 use crate::error::ApiError;
 use crate::service::execute_dossier;
+use crate::web::desk::form_values;
 use crate::web::forms::csrf;
 use crate::web::layout::Page;
-use crate::web::office::{office, Office};
+use crate::web::office::acting_office;
 use crate::web::{Visitor, WebError};
-
-const READ_ONLY: &str = "Les auditeurs ont un accès en lecture seule : cette action leur est interdite.";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -36,13 +32,6 @@ pub fn router() -> Router<AppState> {
 
 fn test_code(text: &str) -> Result<TestCode, WebError> {
     TestCode::parse(text).map_err(|_| WebError::NotFound)
-}
-
-fn staff_caller(office: &Office) -> Result<Caller, WebError> {
-    if office.account.role == StaffRole::Auditor {
-        return Err(WebError::Forbidden(READ_ONLY.to_owned()));
-    }
-    Ok(Caller::Staff { account: office.account.account.clone(), role: office.account.role })
 }
 
 /// The dashboard's section: each test, its date, the publication limit, and the button.
@@ -119,10 +108,6 @@ pub fn candidate_section(dossier: Uuid, config: &SessionConfig, state: &DossierS
     }
 }
 
-fn form_values(fields: Vec<(String, String)>) -> BTreeMap<String, String> {
-    fields.into_iter().collect()
-}
-
 async fn publish(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -130,13 +115,13 @@ async fn publish(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let values = form_values(fields);
-    visitor.check_csrf(values.get("csrf").map(String::as_str).unwrap_or_default())?;
     let here = format!("/bureau/sessions/{session_id}");
-    let office = match office(&state, &visitor, &here).await {
+    let token = values.get("csrf").map(String::as_str).unwrap_or_default();
+    let office = match acting_office(&state, &visitor, token, &here).await? {
         Ok(office) => office,
         Err(response) => return Ok(response),
     };
-    let caller = staff_caller(&office)?;
+    let caller = office.caller();
     let session = Uuid::parse_str(&session_id).map_err(|_| WebError::NotFound)?;
     let test = test_code(&test)?;
     let report = convocations::publish(&state, &caller, SessionId::from_uuid(session), &test).await?;
@@ -156,13 +141,13 @@ async fn withhold(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let values = form_values(fields);
-    visitor.check_csrf(values.get("csrf").map(String::as_str).unwrap_or_default())?;
     let here = format!("/bureau/dossiers/{dossier_id}");
-    let office = match office(&state, &visitor, &here).await {
+    let token = values.get("csrf").map(String::as_str).unwrap_or_default();
+    let office = match acting_office(&state, &visitor, token, &here).await? {
         Ok(office) => office,
         Err(response) => return Ok(response),
     };
-    let caller = staff_caller(&office)?;
+    let caller = office.caller();
     let id = Uuid::parse_str(&dossier_id).map_err(|_| WebError::NotFound)?;
     let test = test_code(&test)?;
     let reason = values.get("motif").cloned().unwrap_or_default();

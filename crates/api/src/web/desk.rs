@@ -26,12 +26,11 @@ use uuid::Uuid;
 
 use crate::accounts;
 use crate::app::AppState;
-use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::service::{self, execute_dossier};
 use crate::web::forms::csrf;
 use crate::web::layout::Page;
-use crate::web::office::{office, Office};
+use crate::web::office::{acting_office, office, Office};
 use crate::web::{Visitor, WebError};
 
 pub fn router() -> Router<AppState> {
@@ -46,17 +45,12 @@ pub fn router() -> Router<AppState> {
 }
 
 const PER_PAGE: i64 = 50;
-const READ_ONLY: &str = "Les auditeurs ont un accès en lecture seule : cette action leur est interdite.";
-
-fn caller(office: &Office) -> Caller {
-    Caller::Staff { account: office.account.account.clone(), role: office.account.role }
-}
 
 fn may_act(office: &Office) -> bool {
     office.account.role != StaffRole::Auditor
 }
 
-fn form_values(fields: Vec<(String, String)>) -> BTreeMap<String, String> {
+pub(crate) fn form_values(fields: Vec<(String, String)>) -> BTreeMap<String, String> {
     fields.into_iter().collect()
 }
 
@@ -346,14 +340,10 @@ async fn bulk_transfer(
 ) -> Result<Response, WebError> {
     let here = format!("/bureau/sessions/{session_id}");
     let token = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.clone()).unwrap_or_default();
-    visitor.check_csrf(&token)?;
-    let office = match office(&state, &visitor, &here).await {
+    let office = match acting_office(&state, &visitor, &token, &here).await? {
         Ok(office) => office,
         Err(response) => return Ok(response),
     };
-    if !may_act(&office) {
-        return Err(WebError::Forbidden(READ_ONLY.to_owned()));
-    }
     let session = Uuid::parse_str(&session_id).map_err(|_| WebError::NotFound)?;
     let mut done = 0;
     let mut refused = Vec::new();
@@ -366,7 +356,7 @@ async fn bulk_transfer(
         }
         match execute_dossier(
             &state,
-            &caller(&office),
+            &office.caller(),
             DossierId::from_uuid(id),
             DossierCommand::Transfer,
             None,
@@ -394,16 +384,13 @@ async fn close_deposits(
 ) -> Result<Response, WebError> {
     let here = format!("/bureau/sessions/{session_id}");
     let values = form_values(fields);
-    visitor.check_csrf(values.get("csrf").map(String::as_str).unwrap_or_default())?;
-    let office = match office(&state, &visitor, &here).await {
+    let token = values.get("csrf").map(String::as_str).unwrap_or_default();
+    let office = match acting_office(&state, &visitor, token, &here).await? {
         Ok(office) => office,
         Err(response) => return Ok(response),
     };
-    if !may_act(&office) {
-        return Err(WebError::Forbidden(READ_ONLY.to_owned()));
-    }
     let session = Uuid::parse_str(&session_id).map_err(|_| WebError::NotFound)?;
-    match service::close_deposits(&state, &caller(&office), SessionId::from_uuid(session)).await {
+    match service::close_deposits(&state, &office.caller(), SessionId::from_uuid(session)).await {
         Ok(report) => {
             Ok(Redirect::to(&format!("{here}?file=lapsed&fait={}-dossier(s)-déclaré(s)-non-parvenu(s)", report.lapsed))
                 .into_response())
@@ -502,7 +489,7 @@ async fn extension(
         let command = cachet_domain::session::SessionCommand::ExtendDeadline { new_deadline, reason: reason.clone() };
         return match service::execute_session(
             &state,
-            &caller(&office),
+            &office.caller(),
             SessionId::from_uuid(id),
             command,
             Uuid::new_v4(),
@@ -809,15 +796,12 @@ async fn act(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let values = form_values(fields);
-    visitor.check_csrf(values.get("csrf").map(String::as_str).unwrap_or_default())?;
     let here = format!("/bureau/dossiers/{dossier_id}");
-    let office = match office(&state, &visitor, &here).await {
+    let token = values.get("csrf").map(String::as_str).unwrap_or_default();
+    let office = match acting_office(&state, &visitor, token, &here).await? {
         Ok(office) => office,
         Err(response) => return Ok(response),
     };
-    if !may_act(&office) {
-        return Err(WebError::Forbidden(READ_ONLY.to_owned()));
-    }
     let id = Uuid::parse_str(&dossier_id).map_err(|_| WebError::NotFound)?;
     queries::dossier_status(&state.db, id).await?.ok_or(WebError::NotFound)?;
     let command = match command_of(&action, &values) {
@@ -834,7 +818,7 @@ async fn act(
             .await
         }
     };
-    match execute_dossier(&state, &caller(&office), DossierId::from_uuid(id), command, None, Uuid::new_v4()).await {
+    match execute_dossier(&state, &office.caller(), DossierId::from_uuid(id), command, None, Uuid::new_v4()).await {
         Ok(_) => Ok(Redirect::to(&format!("{here}?fait={action}")).into_response()),
         Err(ApiError::Internal(cause)) => Err(WebError::Api(ApiError::Internal(cause))),
         Err(error) => {

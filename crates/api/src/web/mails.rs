@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::outbox;
 use crate::web::forms::csrf;
 use crate::web::layout::Page;
-use crate::web::office::office;
+use crate::web::office::{acting_office, office};
 use crate::web::{Visitor, WebError};
 
 pub fn router() -> Router<AppState> {
@@ -104,15 +104,8 @@ async fn resend(
     Path(mail_id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, WebError> {
-    visitor.check_csrf(&form.csrf)?;
-    let office = match office(&state, &visitor, "/bureau/courriels").await {
-        Ok(office) => office,
-        Err(response) => return Ok(response),
-    };
-    if office.account.role == StaffRole::Auditor {
-        return Err(WebError::Forbidden(
-            "Les auditeurs ont un accès en lecture seule : cette action leur est interdite.".to_owned(),
-        ));
+    if let Err(response) = acting_office(&state, &visitor, &form.csrf, "/bureau/courriels").await? {
+        return Ok(response);
     }
     if !outbox::resend(&state.db, &mail_id).await? {
         return Err(WebError::NotFound);

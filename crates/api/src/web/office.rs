@@ -57,6 +57,35 @@ pub(crate) struct Office {
     pub(crate) csrf_token: String,
 }
 
+/// What every office action answers an auditor.
+pub(crate) const READ_ONLY: &str = "Les auditeurs ont un accès en lecture seule : cette action leur est interdite.";
+
+impl Office {
+    /// The API caller this member acts as.
+    pub(crate) fn caller(&self) -> crate::auth::Caller {
+        crate::auth::Caller::Staff { account: self.account.account.clone(), role: self.account.role }
+    }
+}
+
+/// The preamble of every office action: the form's CSRF token, the signed-in member, and a role
+/// that may act (auditors are read-only, 403). `Ok(Err(response))` is the office login to go to.
+pub(crate) async fn acting_office(
+    state: &AppState,
+    visitor: &Visitor,
+    csrf_token: &str,
+    back: &str,
+) -> Result<Result<Office, Response>, WebError> {
+    visitor.check_csrf(csrf_token)?;
+    let office = match office(state, visitor, back).await {
+        Ok(office) => office,
+        Err(response) => return Ok(Err(response)),
+    };
+    if office.account.role == StaffRole::Auditor {
+        return Err(WebError::Forbidden(READ_ONLY.to_owned()));
+    }
+    Ok(Ok(office))
+}
+
 pub(crate) async fn office(state: &AppState, visitor: &Visitor, back: &str) -> Result<Office, Response> {
     let Some(name) = visitor.staff() else {
         let back: String = back.chars().filter(|c| c.is_ascii_alphanumeric() || "/-_.".contains(*c)).collect();

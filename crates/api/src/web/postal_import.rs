@@ -17,15 +17,13 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::import::{self, ImportReport, LineOutcome, Mode, MAX_BYTES};
 use crate::web::forms::csrf;
 use crate::web::layout::Page;
-use crate::web::office::{office, Office};
+use crate::web::office::{office, Office, READ_ONLY};
 use crate::web::{Visitor, WebError};
 
-const READ_ONLY: &str = "Les auditeurs ont un accès en lecture seule : cette action leur est interdite.";
 const TITLE: &str = "Import du courrier du jour";
 
 pub fn router() -> Router<AppState> {
@@ -61,10 +59,6 @@ async fn importer(
     let id = Uuid::parse_str(session_id).map_err(|_| WebError::NotFound)?;
     queries::session(&state.db, id).await?.ok_or(WebError::NotFound)?;
     Ok(Ok((office, id)))
-}
-
-fn caller(office: &Office) -> Caller {
-    Caller::Staff { account: office.account.account.clone(), role: office.account.role }
 }
 
 /// The file form, with the error of the last attempt next to the field.
@@ -177,7 +171,7 @@ async fn run(
     bytes: &[u8],
     mode: Mode,
 ) -> Result<Result<ImportReport, (StatusCode, String)>, WebError> {
-    match import::import(state, &caller(office), SessionId::from_uuid(session), bytes, mode).await {
+    match import::import(state, &office.caller(), SessionId::from_uuid(session), bytes, mode).await {
         Ok(report) => Ok(Ok(report)),
         Err(error @ ApiError::Internal(_)) => Err(WebError::Api(error)),
         Err(ApiError::NotFound(_)) => Err(WebError::NotFound),

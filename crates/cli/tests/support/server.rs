@@ -96,3 +96,22 @@ pub fn events_verified(out: &str) -> i64 {
     let line = out.lines().find(|l| l.contains("événements vérifiés")).unwrap_or_else(|| panic!("{out}"));
     line.split_whitespace().find_map(|w| w.replace('\u{202f}', "").parse().ok()).unwrap_or_else(|| panic!("{line}"))
 }
+
+/// Opens the source document's session, deadline in 30 days, through the API as an admin (the
+/// server runs with `--dev-identity`); answers its id.
+pub async fn open_session(http: &reqwest::Client, base: &str) -> String {
+    let today = chrono::Utc::now().date_naive();
+    let mut config = serde_json::to_value(cachet_domain::demo::source_session()).expect("a config");
+    config["deposit_deadline"] = serde_json::json!((today + chrono::Duration::days(30)).to_string());
+    let opened: serde_json::Value = http
+        .post(format!("{base}/api/sessions"))
+        .header("X-Cachet-Actor", "admin:admin")
+        .json(&config)
+        .send()
+        .await
+        .expect("open a session")
+        .json()
+        .await
+        .expect("JSON");
+    opened["id"].as_str().expect("an id").to_owned()
+}
