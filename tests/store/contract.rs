@@ -240,8 +240,8 @@ pub async fn a_failed_request_in_a_batch_leaves_the_others_committed(h: &dyn Har
         .append(AppendRequest { events: vec![taken.clone()], ..request(Uuid::new_v4(), ExpectedVersion::Any, 0) })
         .await
         .unwrap();
-    // Requests sharing a batch; one reuses an event id already stored (a constraint violation,
-    // rolled back to its savepoint while the batch goes on).
+    // Requests sharing a batch; one reuses an event id already stored: the database refuses the
+    // batch's insert, and the appender retries each request alone, so only that one fails.
     let requests = (0..20)
         .map(|i| {
             let mut req = request(Uuid::new_v4(), ExpectedVersion::Exact(0), 2);

@@ -1,10 +1,15 @@
 //! Group commit: one appender task per process takes append requests from a channel and writes
 //! every request waiting at that moment in one transaction, with one durable commit, then
 //! answers each caller. Each request keeps its own expected-version check and idempotency; a
-//! conflict fails that request only.
+//! conflict fails that request only. A batch reads what it needs in two statements, checks and
+//! hashes in memory, and writes each table in one statement; when the database refuses a batch
+//! (a request broke a constraint, say), each of its requests is retried alone, so only the
+//! culprit fails.
 //!
 //! The backends provide the SQL through [`BatchTx`]; the rules of an append are written once,
 //! here.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -15,7 +20,7 @@ use uuid::Uuid;
 use crate::hash::{event_hash, HashInput};
 use crate::{micros, AppendOutcome, AppendRequest, ExpectedVersion, Head, StoreError};
 
-/// The most requests committed together.
+/// The most requests committed together, by default.
 pub const MAX_BATCH: usize = 512;
 
 /// A row ready to insert, hash computed.
@@ -29,26 +34,37 @@ pub(crate) struct EventRow<'a> {
     pub hash: [u8; 32],
 }
 
-/// The SQL one backend needs to append, on a connection owned by the appender.
+/// A stream's version after a batch.
+pub(crate) struct StreamRow<'a> {
+    pub stream_id: Uuid,
+    pub stream_type: &'a str,
+    pub version: i64,
+}
+
+/// A command applied by a batch, for the idempotency table.
+pub(crate) struct CommandRow {
+    pub command_id: Uuid,
+    pub stream_id: Uuid,
+    pub outcome: AppendOutcome,
+}
+
+/// The SQL one backend needs to append, on a connection owned by the appender. Each method
+/// handles a whole batch in one statement (or a few, for very large batches), so a batch costs
+/// the same handful of round trips whatever its size.
 #[async_trait]
 pub(crate) trait BatchTx: Send {
     /// Begins a write transaction and locks the head of the log: its position and hash, and the
     /// last recorded time (microseconds).
     async fn begin(&mut self) -> Result<(Head, i64), StoreError>;
-    async fn savepoint(&mut self) -> Result<(), StoreError>;
-    async fn release_savepoint(&mut self) -> Result<(), StoreError>;
-    async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError>;
-    /// The stream and outcome of a command id already applied.
-    async fn find_command(&mut self, command_id: Uuid) -> Result<Option<(Uuid, AppendOutcome)>, StoreError>;
-    async fn stream_version(&mut self, stream_id: Uuid) -> Result<i64, StoreError>;
+    /// The stream and outcome of each of these command ids already applied.
+    async fn find_commands(&mut self, command_ids: &[Uuid])
+        -> Result<HashMap<Uuid, (Uuid, AppendOutcome)>, StoreError>;
+    /// The version of each of these streams that exists.
+    async fn stream_versions(&mut self, stream_ids: &[Uuid]) -> Result<HashMap<Uuid, i64>, StoreError>;
     async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<(), StoreError>;
-    async fn set_stream_version(&mut self, request: &AppendRequest, version: i64) -> Result<(), StoreError>;
-    async fn insert_command(
-        &mut self,
-        request: &AppendRequest,
-        outcome: &AppendOutcome,
-        recorded_at_us: i64,
-    ) -> Result<(), StoreError>;
+    /// Creates or moves the streams (each at most once in `streams`).
+    async fn set_stream_versions(&mut self, streams: &[StreamRow<'_>]) -> Result<(), StoreError>;
+    async fn insert_commands(&mut self, commands: &[CommandRow], recorded_at_us: i64) -> Result<(), StoreError>;
     /// Moves the head (and its last recorded time), tells other processes, and commits durably.
     async fn commit(&mut self, head: &Head, recorded_at_us: i64) -> Result<(), StoreError>;
     async fn rollback(&mut self) -> Result<(), StoreError>;
@@ -60,105 +76,93 @@ fn to_array(hash: &[u8]) -> Result<[u8; 32], StoreError> {
     hash.try_into().map_err(|_| StoreError::Corrupt { detail: "log head hash is not 32 bytes".to_owned() })
 }
 
-/// Whether a database error concerns the request alone (a constraint it broke), so that rolling
-/// back to its savepoint leaves the transaction usable. Any other error may have undone the whole
-/// transaction (SQLite rolls back on disk full, I/O errors or `RAISE(ROLLBACK)`): it is fatal
-/// for the batch.
-fn is_request_error(error: &StoreError) -> bool {
-    use sqlx::error::ErrorKind;
-    match error {
-        StoreError::Database(e) => e.as_database_error().is_some_and(|d| {
-            matches!(
-                d.kind(),
-                ErrorKind::UniqueViolation
-                    | ErrorKind::ForeignKeyViolation
-                    | ErrorKind::NotNullViolation
-                    | ErrorKind::CheckViolation
-            )
-        }),
-        _ => false,
-    }
+/// What a batch will write, built in memory from what the database said at its start.
+struct Plan<'a> {
+    head: Head,
+    prev: [u8; 32],
+    recorded_at_us: i64,
+    /// Command ids applied before or earlier in this batch.
+    applied: HashMap<Uuid, (Uuid, AppendOutcome)>,
+    /// Stream versions, as the batch moves them.
+    versions: HashMap<Uuid, i64>,
+    rows: Vec<EventRow<'a>>,
+    streams: BTreeMap<Uuid, StreamRow<'a>>,
+    commands: Vec<CommandRow>,
 }
 
-/// Checks one request and writes its rows, or explains why not. The inner result is the
-/// request's own outcome (a conflict, a reused command id or a broken constraint, with nothing
-/// written); the outer error is fatal for the whole batch.
-async fn append_one<T: BatchTx + ?Sized>(
-    tx: &mut T,
-    head: &mut Head,
-    request: &AppendRequest,
-    recorded_at_us: i64,
-) -> Result<Result<AppendOutcome, StoreError>, StoreError> {
-    if let Some((stream_id, outcome)) = tx.find_command(request.command_id).await? {
-        if stream_id != request.stream_id {
-            return Ok(Err(StoreError::CommandIdReused { command_id: request.command_id, stream_id }));
+impl<'a> Plan<'a> {
+    /// Checks one request against the log as the batch has left it, and plans its rows. A
+    /// conflict or a reused command id fails this request only, with nothing planned.
+    fn add(&mut self, request: &'a AppendRequest) -> Result<AppendOutcome, StoreError> {
+        if let Some((stream_id, outcome)) = self.applied.get(&request.command_id) {
+            if *stream_id != request.stream_id {
+                return Err(StoreError::CommandIdReused { command_id: request.command_id, stream_id: *stream_id });
+            }
+            return Ok(AppendOutcome { replayed: true, ..*outcome });
         }
-        return Ok(Ok(AppendOutcome { replayed: true, ..outcome }));
-    }
-    let current = tx.stream_version(request.stream_id).await?;
-    if let ExpectedVersion::Exact(expected) = request.expected {
-        if expected != current {
-            return Ok(Err(StoreError::Conflict {
-                stream_id: request.stream_id,
-                expected: request.expected,
-                actual: current,
-            }));
+        let current = self.versions.get(&request.stream_id).copied().unwrap_or(0);
+        if let ExpectedVersion::Exact(expected) = request.expected {
+            if expected != current {
+                return Err(StoreError::Conflict {
+                    stream_id: request.stream_id,
+                    expected: request.expected,
+                    actual: current,
+                });
+            }
         }
-    }
-    let mut prev = to_array(&head.hash)?;
-    let mut rows = Vec::with_capacity(request.events.len());
-    for (index, event) in request.events.iter().enumerate() {
-        let position = head.position + 1 + index as i64;
-        let stream_version = current + 1 + index as i64;
-        let hash = event_hash(
-            &prev,
-            &HashInput {
+        for (index, event) in request.events.iter().enumerate() {
+            let position = self.head.position + 1 + index as i64;
+            let stream_version = current + 1 + index as i64;
+            let hash = event_hash(
+                &self.prev,
+                &HashInput {
+                    position,
+                    event_id: event.event_id,
+                    stream_id: request.stream_id,
+                    stream_type: &request.stream_type,
+                    stream_version,
+                    event_type: &event.event_type,
+                    schema_version: event.schema_version,
+                    payload: &event.payload,
+                    metadata: &event.metadata,
+                    command_id: Some(request.command_id),
+                    occurred_at_us: micros(event.occurred_at),
+                    recorded_at_us: self.recorded_at_us,
+                },
+            );
+            self.rows.push(EventRow {
                 position,
-                event_id: event.event_id,
-                stream_id: request.stream_id,
-                stream_type: &request.stream_type,
                 stream_version,
-                event_type: &event.event_type,
-                schema_version: event.schema_version,
-                payload: &event.payload,
-                metadata: &event.metadata,
-                command_id: Some(request.command_id),
-                occurred_at_us: micros(event.occurred_at),
-                recorded_at_us,
-            },
-        );
-        rows.push(EventRow { position, stream_version, request, index, recorded_at_us, prev_hash: prev, hash });
-        prev = hash;
-    }
-    let count = rows.len() as i64;
-    let outcome = AppendOutcome {
-        stream_version: current + count,
-        first_position: (count > 0).then_some(head.position + 1),
-        last_position: (count > 0).then_some(head.position + count),
-        replayed: false,
-    };
-    tx.savepoint().await?;
-    let written = async {
-        tx.insert_events(&rows).await?;
+                request,
+                index,
+                recorded_at_us: self.recorded_at_us,
+                prev_hash: self.prev,
+                hash,
+            });
+            self.prev = hash;
+        }
+        let count = request.events.len() as i64;
+        let outcome = AppendOutcome {
+            stream_version: current + count,
+            first_position: (count > 0).then_some(self.head.position + 1),
+            last_position: (count > 0).then_some(self.head.position + count),
+            replayed: false,
+        };
         if count > 0 {
-            tx.set_stream_version(request, outcome.stream_version).await?;
+            self.head.position += count;
+            self.versions.insert(request.stream_id, outcome.stream_version);
+            self.streams.insert(
+                request.stream_id,
+                StreamRow {
+                    stream_id: request.stream_id,
+                    stream_type: &request.stream_type,
+                    version: outcome.stream_version,
+                },
+            );
         }
-        tx.insert_command(request, &outcome, recorded_at_us).await
-    }
-    .await;
-    match written {
-        Ok(()) => {
-            tx.release_savepoint().await?;
-            head.position += count;
-            head.hash = prev.to_vec();
-            Ok(Ok(outcome))
-        }
-        Err(e) if is_request_error(&e) => {
-            tx.rollback_to_savepoint().await?;
-            tx.release_savepoint().await?;
-            Ok(Err(e))
-        }
-        Err(fatal) => Err(fatal),
+        self.applied.insert(request.command_id, (request.stream_id, outcome));
+        self.commands.push(CommandRow { command_id: request.command_id, stream_id: request.stream_id, outcome });
+        Ok(outcome)
     }
 }
 
@@ -170,20 +174,44 @@ pub(crate) struct Staged {
     pub results: Vec<Result<AppendOutcome, StoreError>>,
 }
 
-/// Begins a transaction and writes a batch into it, without committing. On error the caller
-/// rolls the transaction back.
+/// Begins a transaction and writes a batch into it, without committing: two reads (the command
+/// ids already applied, the streams' versions), the checks and hashes in memory, then one insert
+/// per table. A conflict fails its request alone; a database error (a broken constraint, say)
+/// fails the whole batch, and the caller rolls the transaction back.
 pub(crate) async fn stage_batch<T: BatchTx + ?Sized>(
     tx: &mut T,
     requests: &[&AppendRequest],
 ) -> Result<Staged, StoreError> {
-    let (mut head, last_recorded_at_us) = tx.begin().await?;
+    let (head, last_recorded_at_us) = tx.begin().await?;
     // One recorded time per transaction, never earlier than the last one: recorded times never
     // decrease along the log, whatever the clocks of the processes do.
     let recorded_at_us = micros(Utc::now()).max(last_recorded_at_us);
-    let mut results = Vec::with_capacity(requests.len());
-    for request in requests {
-        results.push(append_one(tx, &mut head, request, recorded_at_us).await?);
+    let command_ids: Vec<Uuid> = requests.iter().map(|r| r.command_id).collect::<BTreeSet<_>>().into_iter().collect();
+    let stream_ids: Vec<Uuid> = requests.iter().map(|r| r.stream_id).collect::<BTreeSet<_>>().into_iter().collect();
+    let applied = tx.find_commands(&command_ids).await?;
+    let versions = tx.stream_versions(&stream_ids).await?;
+    let mut plan = Plan {
+        prev: to_array(&head.hash)?,
+        head,
+        recorded_at_us,
+        applied,
+        versions,
+        rows: Vec::new(),
+        streams: BTreeMap::new(),
+        commands: Vec::with_capacity(requests.len()),
+    };
+    let results: Vec<_> = requests.iter().map(|request| plan.add(request)).collect();
+    if !plan.rows.is_empty() {
+        tx.insert_events(&plan.rows).await?;
     }
+    if !plan.streams.is_empty() {
+        let streams: Vec<StreamRow<'_>> = plan.streams.into_values().collect();
+        tx.set_stream_versions(&streams).await?;
+    }
+    if !plan.commands.is_empty() {
+        tx.insert_commands(&plan.commands, recorded_at_us).await?;
+    }
+    let head = Head { position: plan.head.position, hash: plan.prev.to_vec() };
     Ok(Staged { head, recorded_at_us, results })
 }
 
@@ -226,11 +254,18 @@ pub(crate) struct Appender {
 }
 
 impl Appender {
-    pub(crate) fn spawn<T: BatchTx + 'static>(mut tx: T, positions: watch::Sender<i64>) -> (Self, JoinHandle<()>) {
-        let (sender, mut receiver) = mpsc::channel::<Job>(4 * MAX_BATCH);
+    /// Starts the appender task; it commits up to `max_batch` requests together (1 commits
+    /// each alone, which the benchmarks compare against).
+    pub(crate) fn spawn<T: BatchTx + 'static>(
+        mut tx: T,
+        positions: watch::Sender<i64>,
+        max_batch: usize,
+    ) -> (Self, JoinHandle<()>) {
+        let max_batch = max_batch.max(1);
+        let (sender, mut receiver) = mpsc::channel::<Job>(4 * max_batch);
         let task = tokio::spawn(async move {
-            let mut jobs = Vec::with_capacity(MAX_BATCH);
-            while receiver.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+            let mut jobs = Vec::with_capacity(max_batch);
+            while receiver.recv_many(&mut jobs, max_batch).await > 0 {
                 let requests: Vec<&AppendRequest> = jobs.iter().map(|j| &j.request).collect();
                 match write_batch(&mut tx, &requests).await {
                     Ok((head, results)) => {
@@ -240,7 +275,7 @@ impl Appender {
                         }
                     }
                     Err(error) => {
-                        tracing::error!(error = %error, batch.size = jobs.len(), "append batch failed");
+                        tracing::warn!(error = %error, batch.size = jobs.len(), "append batch refused");
                         recover(&mut tx).await;
                         if jobs.len() == 1 {
                             for job in jobs.drain(..) {

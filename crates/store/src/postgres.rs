@@ -9,17 +9,18 @@
 //! same transaction wakes every process's readers at commit; a lost LISTEN connection is
 //! re-established and followed by a read of the head, so no wake-up is lost.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, PgConnection};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions, Connection, FromRow, PgConnection, Row};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::appender::{stage_batch, Appender, BatchTx, EventRow, Staged};
+use crate::appender::{stage_batch, Appender, BatchTx, CommandRow, EventRow, Staged, StreamRow, MAX_BATCH};
 use crate::sqlite::{into_events, CommandRecord, EVENT_COLUMNS};
-use crate::{AppendOutcome, AppendRequest, Backend, EventStore, Head, StoreError, StoredEvent};
+use crate::{AppendOutcome, AppendRequest, Backend, EventStore, Head, NewEvent, StoreError, StoredEvent};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -37,6 +38,11 @@ impl PgEventStore {
     /// Connects, migrates (sqlx takes an advisory lock, so several processes may start at once),
     /// starts the appender and the LISTEN task.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with_batch(url, MAX_BATCH).await
+    }
+
+    /// Connects with at most `max_batch` appends per transaction (1: each alone).
+    pub async fn connect_with_batch(url: &str, max_batch: usize) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new().max_connections(16).connect_with(options.clone()).await?;
         MIGRATOR.run(&pool).await?;
@@ -50,7 +56,7 @@ impl PgEventStore {
 
         let writer_options = writer_options(&options);
         let writer = PgWriter { conn: writer_options.connect().await?, options: writer_options };
-        let (appender, _task) = Appender::spawn(writer, positions_tx);
+        let (appender, _task) = Appender::spawn(writer, positions_tx, max_batch);
         Ok(Self { pool, options, appender, positions })
     }
 
@@ -228,92 +234,104 @@ impl BatchTx for PgWriter {
         Ok((Head { position, hash }, recorded_at_us))
     }
 
-    async fn savepoint(&mut self) -> Result<(), StoreError> {
-        self.exec("SAVEPOINT append_one").await
-    }
-
-    async fn release_savepoint(&mut self) -> Result<(), StoreError> {
-        self.exec("RELEASE SAVEPOINT append_one").await
-    }
-
-    async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
-        self.exec("ROLLBACK TO SAVEPOINT append_one").await
-    }
-
-    async fn find_command(&mut self, command_id: Uuid) -> Result<Option<(Uuid, AppendOutcome)>, StoreError> {
-        let record: Option<CommandRecord> = sqlx::query_as(
-            "SELECT stream_id, stream_version, first_position, last_position FROM commands WHERE command_id = $1",
+    async fn find_commands(
+        &mut self,
+        command_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, (Uuid, AppendOutcome)>, StoreError> {
+        let records: Vec<(Uuid, CommandRecord)> = sqlx::query(
+            "SELECT command_id, stream_id, stream_version, first_position, last_position FROM commands \
+             WHERE command_id = ANY($1)",
         )
-        .bind(command_id)
-        .fetch_optional(&mut self.conn)
+        .bind(command_ids)
+        .try_map(|row: PgRow| Ok((row.try_get("command_id")?, CommandRecord::from_row(&row)?)))
+        .fetch_all(&mut self.conn)
         .await?;
-        Ok(record.map(CommandRecord::into_outcome))
+        Ok(records.into_iter().map(|(id, record)| (id, record.into_outcome())).collect())
     }
 
-    async fn stream_version(&mut self, stream_id: Uuid) -> Result<i64, StoreError> {
-        let version: Option<i64> = sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = $1")
-            .bind(stream_id)
-            .fetch_optional(&mut self.conn)
+    async fn stream_versions(&mut self, stream_ids: &[Uuid]) -> Result<HashMap<Uuid, i64>, StoreError> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as("SELECT stream_id, version FROM streams WHERE stream_id = ANY($1)")
+            .bind(stream_ids)
+            .fetch_all(&mut self.conn)
             .await?;
-        Ok(version.unwrap_or(0))
+        Ok(rows.into_iter().collect())
     }
 
     async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<(), StoreError> {
-        for row in rows {
-            let event = &row.request.events[row.index];
-            sqlx::query(
-                "INSERT INTO events (position, event_id, stream_id, stream_type, stream_version, event_type, \
-                 schema_version, payload, metadata, command_id, occurred_at_us, recorded_at_us, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
-            .bind(row.position)
-            .bind(event.event_id)
-            .bind(row.request.stream_id)
-            .bind(&row.request.stream_type)
-            .bind(row.stream_version)
-            .bind(&event.event_type)
-            .bind(event.schema_version)
-            .bind(&event.payload)
-            .bind(&event.metadata)
-            .bind(row.request.command_id)
-            .bind(crate::micros(event.occurred_at))
-            .bind(row.recorded_at_us)
-            .bind(&row.prev_hash[..])
-            .bind(&row.hash[..])
-            .execute(&mut self.conn)
-            .await?;
+        // One statement for the whole batch, whatever its size: columns travel as arrays.
+        fn event<'a>(row: &EventRow<'a>) -> &'a NewEvent {
+            &row.request.events[row.index]
         }
-        Ok(())
-    }
-
-    async fn set_stream_version(&mut self, request: &AppendRequest, version: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO streams (stream_id, stream_type, version) VALUES ($1, $2, $3) \
-             ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
-        )
-        .bind(request.stream_id)
-        .bind(&request.stream_type)
-        .bind(version)
+        let positions: Vec<i64> = rows.iter().map(|r| r.position).collect();
+        let event_ids: Vec<Uuid> = rows.iter().map(|r| event(r).event_id).collect();
+        let stream_ids: Vec<Uuid> = rows.iter().map(|r| r.request.stream_id).collect();
+        let stream_types: Vec<&str> = rows.iter().map(|r| r.request.stream_type.as_str()).collect();
+        let versions: Vec<i64> = rows.iter().map(|r| r.stream_version).collect();
+        let event_types: Vec<&str> = rows.iter().map(|r| event(r).event_type.as_str()).collect();
+        let schema_versions: Vec<i32> = rows.iter().map(|r| event(r).schema_version).collect();
+        let payloads: Vec<&[u8]> = rows.iter().map(|r| event(r).payload.as_slice()).collect();
+        let metadata: Vec<&[u8]> = rows.iter().map(|r| event(r).metadata.as_slice()).collect();
+        let command_ids: Vec<Uuid> = rows.iter().map(|r| r.request.command_id).collect();
+        let occurred: Vec<i64> = rows.iter().map(|r| crate::micros(event(r).occurred_at)).collect();
+        let recorded: Vec<i64> = rows.iter().map(|r| r.recorded_at_us).collect();
+        let prev_hashes: Vec<&[u8]> = rows.iter().map(|r| &r.prev_hash[..]).collect();
+        let hashes: Vec<&[u8]> = rows.iter().map(|r| &r.hash[..]).collect();
+        sqlx::query(&format!(
+            "INSERT INTO events ({EVENT_COLUMNS}) SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::uuid[], \
+             $4::text[], $5::bigint[], $6::text[], $7::integer[], $8::bytea[], $9::bytea[], $10::uuid[], \
+             $11::bigint[], $12::bigint[], $13::bytea[], $14::bytea[])"
+        ))
+        .bind(positions)
+        .bind(event_ids)
+        .bind(stream_ids)
+        .bind(stream_types)
+        .bind(versions)
+        .bind(event_types)
+        .bind(schema_versions)
+        .bind(payloads)
+        .bind(metadata)
+        .bind(command_ids)
+        .bind(occurred)
+        .bind(recorded)
+        .bind(prev_hashes)
+        .bind(hashes)
         .execute(&mut self.conn)
         .await?;
         Ok(())
     }
 
-    async fn insert_command(
-        &mut self,
-        request: &AppendRequest,
-        outcome: &AppendOutcome,
-        recorded_at_us: i64,
-    ) -> Result<(), StoreError> {
+    async fn set_stream_versions(&mut self, streams: &[StreamRow<'_>]) -> Result<(), StoreError> {
+        let ids: Vec<Uuid> = streams.iter().map(|s| s.stream_id).collect();
+        let types: Vec<&str> = streams.iter().map(|s| s.stream_type).collect();
+        let versions: Vec<i64> = streams.iter().map(|s| s.version).collect();
+        sqlx::query(
+            "INSERT INTO streams (stream_id, stream_type, version) \
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[]) \
+             ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
+        )
+        .bind(ids)
+        .bind(types)
+        .bind(versions)
+        .execute(&mut self.conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_commands(&mut self, commands: &[CommandRow], recorded_at_us: i64) -> Result<(), StoreError> {
+        let ids: Vec<Uuid> = commands.iter().map(|c| c.command_id).collect();
+        let streams: Vec<Uuid> = commands.iter().map(|c| c.stream_id).collect();
+        let versions: Vec<i64> = commands.iter().map(|c| c.outcome.stream_version).collect();
+        let firsts: Vec<Option<i64>> = commands.iter().map(|c| c.outcome.first_position).collect();
+        let lasts: Vec<Option<i64>> = commands.iter().map(|c| c.outcome.last_position).collect();
         sqlx::query(
             "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at_us) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             SELECT *, $6 FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[])",
         )
-        .bind(request.command_id)
-        .bind(request.stream_id)
-        .bind(outcome.stream_version)
-        .bind(outcome.first_position)
-        .bind(outcome.last_position)
+        .bind(ids)
+        .bind(streams)
+        .bind(versions)
+        .bind(firsts)
+        .bind(lasts)
         .bind(recorded_at_us)
         .execute(&mut self.conn)
         .await?;

@@ -2,18 +2,26 @@
 //! one writer connection owned by the appender (`BEGIN IMMEDIATE`), a small pool for reads.
 //! One server process per database file.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, SqliteConnection};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, FromRow, QueryBuilder, Row, Sqlite, SqliteConnection};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::appender::{Appender, BatchTx, EventRow};
+use crate::appender::{Appender, BatchTx, CommandRow, EventRow, StreamRow, MAX_BATCH};
 use crate::{AppendOutcome, AppendRequest, Backend, EventStore, Head, StoreError, StoredEvent};
+
+/// Rows per multi-row INSERT: 14 parameters each, well under SQLite's limit of 32,766.
+const ROWS_PER_STATEMENT: usize = 1_000;
+/// Ids per `IN (…)` list.
+const IDS_PER_STATEMENT: usize = 1_000;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
@@ -106,6 +114,11 @@ fn connect_options(path: &Path) -> SqliteConnectOptions {
 impl SqliteEventStore {
     /// Opens (creating and migrating if needed) the store in a database file.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with_batch(path, MAX_BATCH).await
+    }
+
+    /// Opens the store with at most `max_batch` appends per transaction (1: each alone).
+    pub async fn open_with_batch(path: impl AsRef<Path>, max_batch: usize) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let options = connect_options(&path);
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await?;
@@ -113,7 +126,7 @@ impl SqliteEventStore {
         let writer = SqliteWriter { conn: options.connect().await?, options };
         let head = read_head(&pool).await?;
         let (positions_tx, positions) = watch::channel(head.position);
-        let (appender, _task) = Appender::spawn(writer, positions_tx);
+        let (appender, _task) = Appender::spawn(writer, positions_tx, max_batch);
         Ok(Self { path, pool, appender, positions })
     }
 
@@ -203,95 +216,101 @@ impl BatchTx for SqliteWriter {
         Ok((Head { position, hash }, recorded_at_us))
     }
 
-    async fn savepoint(&mut self) -> Result<(), StoreError> {
-        self.exec("SAVEPOINT append_one").await
+    async fn find_commands(
+        &mut self,
+        command_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, (Uuid, AppendOutcome)>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in command_ids.chunks(IDS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT command_id, stream_id, stream_version, first_position, last_position FROM commands \
+                 WHERE command_id IN (",
+            );
+            let mut ids = query.separated(", ");
+            for id in chunk {
+                ids.push_bind(*id);
+            }
+            query.push(")");
+            let records: Vec<(Uuid, CommandRecord)> = query
+                .build()
+                .try_map(|row: SqliteRow| Ok((row.try_get("command_id")?, CommandRecord::from_row(&row)?)))
+                .fetch_all(&mut self.conn)
+                .await?;
+            found.extend(records.into_iter().map(|(id, record)| (id, record.into_outcome())));
+        }
+        Ok(found)
     }
 
-    async fn release_savepoint(&mut self) -> Result<(), StoreError> {
-        self.exec("RELEASE append_one").await
-    }
-
-    async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
-        self.exec("ROLLBACK TO append_one").await
-    }
-
-    async fn find_command(&mut self, command_id: Uuid) -> Result<Option<(Uuid, AppendOutcome)>, StoreError> {
-        let record: Option<CommandRecord> = sqlx::query_as(
-            "SELECT stream_id, stream_version, first_position, last_position FROM commands WHERE command_id = ?",
-        )
-        .bind(command_id)
-        .fetch_optional(&mut self.conn)
-        .await?;
-        Ok(record.map(CommandRecord::into_outcome))
-    }
-
-    async fn stream_version(&mut self, stream_id: Uuid) -> Result<i64, StoreError> {
-        let version: Option<i64> = sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = ?")
-            .bind(stream_id)
-            .fetch_optional(&mut self.conn)
-            .await?;
-        Ok(version.unwrap_or(0))
+    async fn stream_versions(&mut self, stream_ids: &[Uuid]) -> Result<HashMap<Uuid, i64>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in stream_ids.chunks(IDS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new("SELECT stream_id, version FROM streams WHERE stream_id IN (");
+            let mut ids = query.separated(", ");
+            for id in chunk {
+                ids.push_bind(*id);
+            }
+            query.push(")");
+            let rows: Vec<(Uuid, i64)> = query.build_query_as().fetch_all(&mut self.conn).await?;
+            found.extend(rows);
+        }
+        Ok(found)
     }
 
     async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<(), StoreError> {
-        for row in rows {
-            let event = &row.request.events[row.index];
-            sqlx::query(
-                "INSERT INTO events (position, event_id, stream_id, stream_type, stream_version, event_type, \
-                 schema_version, payload, metadata, command_id, occurred_at_us, recorded_at_us, prev_hash, hash) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(row.position)
-            .bind(event.event_id)
-            .bind(row.request.stream_id)
-            .bind(&row.request.stream_type)
-            .bind(row.stream_version)
-            .bind(&event.event_type)
-            .bind(event.schema_version)
-            .bind(&event.payload)
-            .bind(&event.metadata)
-            .bind(row.request.command_id)
-            .bind(crate::micros(event.occurred_at))
-            .bind(row.recorded_at_us)
-            .bind(&row.prev_hash[..])
-            .bind(&row.hash[..])
-            .execute(&mut self.conn)
-            .await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
+            query.push_values(chunk, |mut values, row| {
+                let event = &row.request.events[row.index];
+                values
+                    .push_bind(row.position)
+                    .push_bind(event.event_id)
+                    .push_bind(row.request.stream_id)
+                    .push_bind(row.request.stream_type.as_str())
+                    .push_bind(row.stream_version)
+                    .push_bind(event.event_type.as_str())
+                    .push_bind(event.schema_version)
+                    .push_bind(event.payload.as_slice())
+                    .push_bind(event.metadata.as_slice())
+                    .push_bind(row.request.command_id)
+                    .push_bind(crate::micros(event.occurred_at))
+                    .push_bind(row.recorded_at_us)
+                    .push_bind(&row.prev_hash[..])
+                    .push_bind(&row.hash[..]);
+            });
+            query.build().execute(&mut self.conn).await?;
         }
         Ok(())
     }
 
-    async fn set_stream_version(&mut self, request: &AppendRequest, version: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO streams (stream_id, stream_type, version) VALUES (?, ?, ?) \
-             ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
-        )
-        .bind(request.stream_id)
-        .bind(&request.stream_type)
-        .bind(version)
-        .execute(&mut self.conn)
-        .await?;
+    async fn set_stream_versions(&mut self, streams: &[StreamRow<'_>]) -> Result<(), StoreError> {
+        for chunk in streams.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO streams (stream_id, stream_type, version) ");
+            query.push_values(chunk, |mut values, stream| {
+                values.push_bind(stream.stream_id).push_bind(stream.stream_type).push_bind(stream.version);
+            });
+            query.push(" ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version");
+            query.build().execute(&mut self.conn).await?;
+        }
         Ok(())
     }
 
-    async fn insert_command(
-        &mut self,
-        request: &AppendRequest,
-        outcome: &AppendOutcome,
-        recorded_at_us: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at_us) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(request.command_id)
-        .bind(request.stream_id)
-        .bind(outcome.stream_version)
-        .bind(outcome.first_position)
-        .bind(outcome.last_position)
-        .bind(recorded_at_us)
-        .execute(&mut self.conn)
-        .await?;
+    async fn insert_commands(&mut self, commands: &[CommandRow], recorded_at_us: i64) -> Result<(), StoreError> {
+        for chunk in commands.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, \
+                 recorded_at_us) ",
+            );
+            query.push_values(chunk, |mut values, command| {
+                values
+                    .push_bind(command.command_id)
+                    .push_bind(command.stream_id)
+                    .push_bind(command.outcome.stream_version)
+                    .push_bind(command.outcome.first_position)
+                    .push_bind(command.outcome.last_position)
+                    .push_bind(recorded_at_us);
+            });
+            query.build().execute(&mut self.conn).await?;
+        }
         Ok(())
     }
 
