@@ -3,7 +3,7 @@
 //! and timed HTTP requests for a queue's first and last pages, a sort, and searches by name, code
 //! utilisateur and dossier number. Prints a table of p50/p99 per request.
 //!
-//! `cargo run --release -p cachet-bench --bin dashboard [-- DOSSIERS]`
+//! `cargo run --release -p cachet-bench --bin dashboard [-- DOSSIERS]`, or part of the suite.
 
 use std::time::{Duration, Instant};
 
@@ -30,19 +30,19 @@ fn metadata(actor: Actor) -> Metadata {
     Metadata { actor, command_id, correlation_id: command_id, causation_id: None }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
+use crate::measure::percentile;
+
+/// One timed request: its label, p50 and p99.
+pub struct Timing {
+    pub label: &'static str,
+    pub p50: Duration,
+    pub p99: Duration,
 }
 
-#[tokio::main]
-async fn main() {
-    let dossiers: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(50_000);
+/// Generates a session of `dossiers` dossiers in `database`, serves it, and times each page of
+/// the dashboard and search 100 times (after 10 of warm-up). Prints a table and returns it.
+pub async fn run(dossiers: usize, database: Database) -> Vec<Timing> {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let database = match std::env::var("CACHET_BENCH_DATABASE_URL") {
-        Ok(url) => Database::Postgres(url),
-        Err(_) => Database::Sqlite(dir.path().join("bench.sqlite")),
-    };
     let backend = match &database {
         Database::Sqlite(_) => "SQLite",
         Database::Postgres(_) => "PostgreSQL",
@@ -208,6 +208,7 @@ async fn main() {
         assert!(body.contains(&expected), "{path} finds {expected}: {}", body.split("<main").nth(1).unwrap_or(&body));
     }
     println!("\n| requête ({dossiers} dossiers, {backend}) | p50 | p99 |\n|---|---|---|");
+    let mut timings = Vec::new();
     for (label, path) in requests {
         let mut times = Vec::with_capacity(100);
         for i in 0..110 {
@@ -220,12 +221,15 @@ async fn main() {
             }
         }
         times.sort();
+        let timing = Timing { label, p50: percentile(&times, 0.5), p99: percentile(&times, 0.99) };
         println!(
             "| {label} | {:.1} ms | {:.1} ms |",
-            percentile(&times, 0.5).as_secs_f64() * 1000.0,
-            percentile(&times, 0.99).as_secs_f64() * 1000.0
+            timing.p50.as_secs_f64() * 1000.0,
+            timing.p99.as_secs_f64() * 1000.0
         );
+        timings.push(timing);
     }
     let _ = stop.send(());
     let _ = server.await;
+    timings
 }

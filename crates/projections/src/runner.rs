@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cachet_store::{EventStore, StoredEvent};
+use futures::TryStreamExt;
 use sqlx::AnyConnection;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -20,8 +21,11 @@ use tokio::task::JoinHandle;
 use crate::db::ReadDb;
 use crate::ProjectionError;
 
-/// Events read per transaction.
+/// Events read per transaction by the live runner.
 pub const BATCH: i64 = 500;
+/// Events applied per transaction when catching up from far behind (a rebuild): fewer, larger
+/// transactions, each still bounded in memory.
+pub const CATCH_UP_BATCH: usize = 5_000;
 /// How often a runner looks for new events when nothing woke it.
 pub const POLL: Duration = Duration::from_millis(500);
 
@@ -142,7 +146,8 @@ pub async fn apply_batch(
 }
 
 /// Brings a projection up to `until` (a position the store has reached); `progress` gets each
-/// checkpoint.
+/// checkpoint. The events come in one streamed read ([`EventStore::stream_from`]) and are
+/// applied [`CATCH_UP_BATCH`] at a time, each batch in one transaction with the checkpoint.
 pub async fn catch_up(
     store: &dyn EventStore,
     db: &ReadDb,
@@ -152,16 +157,24 @@ pub async fn catch_up(
     mut progress: impl FnMut(i64),
 ) -> Result<i64, ProjectionError> {
     let mut checkpoint = read_checkpoint(db, projection, target).await?;
-    while checkpoint < until {
-        let mut batch = store.read_all(checkpoint, BATCH.min(until - checkpoint)).await?;
-        batch.retain(|e| e.position <= until);
-        if batch.is_empty() {
-            break;
-        }
-        checkpoint = apply_batch(db, projection, target, &batch).await?;
-        progress(checkpoint);
+    if checkpoint >= until {
+        return Ok(checkpoint);
     }
-    Ok(checkpoint)
+    let mut events = store.stream_from(checkpoint);
+    let mut batch = Vec::with_capacity(CATCH_UP_BATCH);
+    loop {
+        let next = events.try_next().await?.filter(|e| e.position <= until);
+        let end = next.is_none();
+        batch.extend(next);
+        if batch.len() == CATCH_UP_BATCH || (end && !batch.is_empty()) {
+            checkpoint = apply_batch(db, projection, target, &batch).await?;
+            progress(checkpoint);
+            batch.clear();
+        }
+        if end {
+            return Ok(checkpoint);
+        }
+    }
 }
 
 /// What health checks and metrics show of one projection.

@@ -138,13 +138,26 @@ pub trait EventStore: Send + Sync {
     /// A receiver that changes whenever events are committed, holding the latest known position
     /// (from this process, and on PostgreSQL from every process through LISTEN/NOTIFY).
     fn subscribe(&self) -> watch::Receiver<i64>;
+
+    /// Every event after `after`, in order, as one streamed read of a consistent snapshot, with
+    /// bounded memory: replays, rebuilds, verification and audits go through it. The default
+    /// reads [`read_all`](EventStore::read_all) batches; the backends stream faster.
+    fn stream_from(&self, after: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
+        stream_batched(self, after)
+    }
 }
 
-/// The size of the batches [`stream_all`] reads.
+/// The size of the batches [`stream_batched`] reads.
 pub const READ_BATCH: i64 = 1_000;
 
-/// Every event after `after`, in order, read in batches so memory stays bounded.
+/// Every event after `after`, in order: [`EventStore::stream_from`].
 pub fn stream_all(store: &dyn EventStore, after: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
+    store.stream_from(after)
+}
+
+/// Every event after `after`, in order, read in batches of [`READ_BATCH`] through
+/// [`EventStore::read_all`].
+pub fn stream_batched<S: EventStore + ?Sized>(store: &S, after: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
     stream::try_unfold((after, false), move |(after, done)| async move {
         if done {
             return Ok::<_, StoreError>(None);

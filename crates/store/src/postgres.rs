@@ -13,13 +13,15 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
+use futures::TryStreamExt;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Connection, FromRow, PgConnection, Row};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::appender::{stage_batch, Appender, BatchTx, CommandRow, EventRow, Staged, StreamRow, MAX_BATCH};
-use crate::sqlite::{into_events, CommandRecord, EVENT_COLUMNS};
+use crate::sqlite::{into_events, CommandRecord, EventRecord, EVENT_COLUMNS};
 use crate::{AppendOutcome, AppendRequest, Backend, EventStore, Head, NewEvent, StoreError, StoredEvent};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -206,6 +208,47 @@ impl EventStore for PgEventStore {
 
     fn subscribe(&self) -> watch::Receiver<i64> {
         self.positions.clone()
+    }
+
+    /// One query streamed by a task of its own (sqlx decodes rows there), handed over in chunks,
+    /// so decoding rows and consuming them run on both cores.
+    fn stream_from(&self, after: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
+        const SQL: &str = "SELECT position, event_id, stream_id, stream_type, stream_version, event_type, \
+             schema_version, payload, metadata, command_id, occurred_at_us, recorded_at_us, prev_hash, hash \
+             FROM events WHERE position > $1 ORDER BY position";
+        const CHUNK: usize = 1_024;
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<StoredEvent>, StoreError>>(4);
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let mut rows = sqlx::query_as::<_, EventRecord>(SQL).bind(after).fetch(&pool);
+            let mut chunk = Vec::with_capacity(CHUNK);
+            loop {
+                match rows.try_next().await {
+                    Ok(Some(record)) => match StoredEvent::try_from(record) {
+                        Ok(event) => chunk.push(event),
+                        Err(e) => {
+                            let _ = sender.send(Err(e)).await;
+                            return;
+                        }
+                    },
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = sender.send(Err(e.into())).await;
+                        return;
+                    }
+                }
+                if chunk.len() == CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                    if sender.send(Ok(full)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if !chunk.is_empty() {
+                let _ = sender.send(Ok(chunk)).await;
+            }
+        });
+        crate::sqlite::tokio_stream_of_chunks(receiver)
     }
 }
 
