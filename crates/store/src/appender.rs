@@ -48,28 +48,41 @@ pub(crate) struct CommandRow {
     pub outcome: AppendOutcome,
 }
 
-/// The SQL one backend needs to append, on a connection owned by the appender. Each method
-/// handles a whole batch in one statement (or a few, for very large batches), so a batch costs
-/// the same handful of round trips whatever its size.
+/// What a batch writes: its events, the streams' new versions, the commands applied, and the
+/// new head of the log.
+pub(crate) struct Writes<'a> {
+    pub rows: Vec<EventRow<'a>>,
+    /// Each stream at most once.
+    pub streams: Vec<StreamRow<'a>>,
+    pub commands: Vec<CommandRow>,
+    pub head: Head,
+    pub recorded_at_us: i64,
+}
+
+/// The SQL one backend needs to append, on a connection owned by the appender. A batch of any
+/// size costs the same few round trips: begin and lock, look up, write, commit.
 #[async_trait]
 pub(crate) trait BatchTx: Send {
     /// Begins a write transaction and locks the head of the log: its position and hash, and the
     /// last recorded time (microseconds).
     async fn begin(&mut self) -> Result<(Head, i64), StoreError>;
-    /// The stream and outcome of each of these command ids already applied.
-    async fn find_commands(&mut self, command_ids: &[Uuid])
-        -> Result<HashMap<Uuid, (Uuid, AppendOutcome)>, StoreError>;
-    /// The version of each of these streams that exists.
-    async fn stream_versions(&mut self, stream_ids: &[Uuid]) -> Result<HashMap<Uuid, i64>, StoreError>;
-    async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<(), StoreError>;
-    /// Creates or moves the streams (each at most once in `streams`).
-    async fn set_stream_versions(&mut self, streams: &[StreamRow<'_>]) -> Result<(), StoreError>;
-    async fn insert_commands(&mut self, commands: &[CommandRow], recorded_at_us: i64) -> Result<(), StoreError>;
-    /// Moves the head (and its last recorded time), tells other processes, and commits durably.
-    async fn commit(&mut self, head: &Head, recorded_at_us: i64) -> Result<(), StoreError>;
+    /// The stream and outcome of each of these command ids already applied, and the version of
+    /// each of these streams that exists.
+    async fn lookup(&mut self, command_ids: &[Uuid], stream_ids: &[Uuid]) -> Result<Lookup, StoreError>;
+    /// Writes the batch and moves the head (telling other processes at commit).
+    async fn write(&mut self, writes: &Writes<'_>) -> Result<(), StoreError>;
+    /// Commits durably.
+    async fn commit(&mut self) -> Result<(), StoreError>;
     async fn rollback(&mut self) -> Result<(), StoreError>;
     /// Replaces a connection that failed.
     async fn reconnect(&mut self) -> Result<(), StoreError>;
+}
+
+/// What [`BatchTx::lookup`] found.
+#[derive(Default)]
+pub(crate) struct Lookup {
+    pub commands: HashMap<Uuid, (Uuid, AppendOutcome)>,
+    pub versions: HashMap<Uuid, i64>,
 }
 
 fn to_array(hash: &[u8]) -> Result<[u8; 32], StoreError> {
@@ -166,17 +179,15 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// A batch written into an open transaction: the head and last recorded time to commit, and
-/// each request's outcome.
+/// A batch written into an open transaction: the head to commit, and each request's outcome.
 pub(crate) struct Staged {
     pub head: Head,
-    pub recorded_at_us: i64,
     pub results: Vec<Result<AppendOutcome, StoreError>>,
 }
 
-/// Begins a transaction and writes a batch into it, without committing: two reads (the command
-/// ids already applied, the streams' versions), the checks and hashes in memory, then one insert
-/// per table. A conflict fails its request alone; a database error (a broken constraint, say)
+/// Begins a transaction and writes a batch into it, without committing: one lookup (the command
+/// ids already applied, the streams' versions), the checks and hashes in memory, then the
+/// writes. A conflict fails its request alone; a database error (a broken constraint, say)
 /// fails the whole batch, and the caller rolls the transaction back.
 pub(crate) async fn stage_batch<T: BatchTx + ?Sized>(
     tx: &mut T,
@@ -188,8 +199,7 @@ pub(crate) async fn stage_batch<T: BatchTx + ?Sized>(
     let recorded_at_us = micros(Utc::now()).max(last_recorded_at_us);
     let command_ids: Vec<Uuid> = requests.iter().map(|r| r.command_id).collect::<BTreeSet<_>>().into_iter().collect();
     let stream_ids: Vec<Uuid> = requests.iter().map(|r| r.stream_id).collect::<BTreeSet<_>>().into_iter().collect();
-    let applied = tx.find_commands(&command_ids).await?;
-    let versions = tx.stream_versions(&stream_ids).await?;
+    let Lookup { commands: applied, versions } = tx.lookup(&command_ids, &stream_ids).await?;
     let mut plan = Plan {
         prev: to_array(&head.hash)?,
         head,
@@ -201,18 +211,16 @@ pub(crate) async fn stage_batch<T: BatchTx + ?Sized>(
         commands: Vec::with_capacity(requests.len()),
     };
     let results: Vec<_> = requests.iter().map(|request| plan.add(request)).collect();
-    if !plan.rows.is_empty() {
-        tx.insert_events(&plan.rows).await?;
-    }
-    if !plan.streams.is_empty() {
-        let streams: Vec<StreamRow<'_>> = plan.streams.into_values().collect();
-        tx.set_stream_versions(&streams).await?;
-    }
-    if !plan.commands.is_empty() {
-        tx.insert_commands(&plan.commands, recorded_at_us).await?;
-    }
     let head = Head { position: plan.head.position, hash: plan.prev.to_vec() };
-    Ok(Staged { head, recorded_at_us, results })
+    let writes = Writes {
+        rows: plan.rows,
+        streams: plan.streams.into_values().collect(),
+        commands: plan.commands,
+        head: head.clone(),
+        recorded_at_us,
+    };
+    tx.write(&writes).await?;
+    Ok(Staged { head, results })
 }
 
 /// Writes a batch in one transaction. The outer error means the whole batch failed.
@@ -221,7 +229,7 @@ pub(crate) async fn write_batch<T: BatchTx + ?Sized>(
     requests: &[&AppendRequest],
 ) -> Result<(Head, Vec<Result<AppendOutcome, StoreError>>), StoreError> {
     let staged = stage_batch(tx, requests).await?;
-    tx.commit(&staged.head, staged.recorded_at_us).await?;
+    tx.commit().await?;
     Ok((staged.head, staged.results))
 }
 

@@ -9,18 +9,17 @@
 //! same transaction wakes every process's readers at commit; a lost LISTEN connection is
 //! re-established and followed by a read of the head, so no wake-up is lost.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use futures::TryStreamExt;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, Connection, FromRow, PgConnection, Row};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::appender::{stage_batch, Appender, BatchTx, CommandRow, EventRow, Staged, StreamRow, MAX_BATCH};
+use crate::appender::{stage_batch, Appender, BatchTx, EventRow, Lookup, Staged, Writes, MAX_BATCH};
 use crate::sqlite::{into_events, CommandRecord, EventRecord, EVENT_COLUMNS};
 use crate::{AppendOutcome, AppendRequest, Backend, EventStore, Head, NewEvent, StoreError, StoredEvent};
 
@@ -91,7 +90,7 @@ pub struct HeldAppend {
 
 impl HeldAppend {
     pub async fn commit(mut self) -> Result<Vec<Result<AppendOutcome, StoreError>>, StoreError> {
-        self.writer.commit(&self.staged.head, self.staged.recorded_at_us).await?;
+        self.writer.commit().await?;
         Ok(self.staged.results)
     }
 }
@@ -277,34 +276,41 @@ impl BatchTx for PgWriter {
         Ok((Head { position, hash }, recorded_at_us))
     }
 
-    async fn find_commands(
-        &mut self,
-        command_ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, (Uuid, AppendOutcome)>, StoreError> {
-        let records: Vec<(Uuid, CommandRecord)> = sqlx::query(
+    async fn lookup(&mut self, command_ids: &[Uuid], stream_ids: &[Uuid]) -> Result<Lookup, StoreError> {
+        // One query for both: a command row carries its id, a stream row only its version.
+        let rows: Vec<(Option<Uuid>, Uuid, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
             "SELECT command_id, stream_id, stream_version, first_position, last_position FROM commands \
-             WHERE command_id = ANY($1)",
+             WHERE command_id = ANY($1) \
+             UNION ALL SELECT NULL, stream_id, version, NULL, NULL FROM streams WHERE stream_id = ANY($2)",
         )
         .bind(command_ids)
-        .try_map(|row: PgRow| Ok((row.try_get("command_id")?, CommandRecord::from_row(&row)?)))
+        .bind(stream_ids)
         .fetch_all(&mut self.conn)
         .await?;
-        Ok(records.into_iter().map(|(id, record)| (id, record.into_outcome())).collect())
+        let mut lookup = Lookup::default();
+        for (command_id, stream_id, version, first_position, last_position) in rows {
+            match command_id {
+                Some(command_id) => {
+                    let outcome =
+                        AppendOutcome { stream_version: version, first_position, last_position, replayed: true };
+                    lookup.commands.insert(command_id, (stream_id, outcome));
+                }
+                None => {
+                    lookup.versions.insert(stream_id, version);
+                }
+            }
+        }
+        Ok(lookup)
     }
 
-    async fn stream_versions(&mut self, stream_ids: &[Uuid]) -> Result<HashMap<Uuid, i64>, StoreError> {
-        let rows: Vec<(Uuid, i64)> = sqlx::query_as("SELECT stream_id, version FROM streams WHERE stream_id = ANY($1)")
-            .bind(stream_ids)
-            .fetch_all(&mut self.conn)
-            .await?;
-        Ok(rows.into_iter().collect())
-    }
-
-    async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<(), StoreError> {
-        // One statement for the whole batch, whatever its size: columns travel as arrays.
+    async fn write(&mut self, writes: &Writes<'_>) -> Result<(), StoreError> {
+        // One statement for the whole batch, whatever its size: the columns travel as arrays, and
+        // data-modifying CTEs insert the events, move the streams, record the commands, move the
+        // head and queue the notification (delivered at commit).
         fn event<'a>(row: &EventRow<'a>) -> &'a NewEvent {
             &row.request.events[row.index]
         }
+        let rows = &writes.rows;
         let positions: Vec<i64> = rows.iter().map(|r| r.position).collect();
         let event_ids: Vec<Uuid> = rows.iter().map(|r| event(r).event_id).collect();
         let stream_ids: Vec<Uuid> = rows.iter().map(|r| r.request.stream_id).collect();
@@ -319,10 +325,20 @@ impl BatchTx for PgWriter {
         let recorded: Vec<i64> = rows.iter().map(|r| r.recorded_at_us).collect();
         let prev_hashes: Vec<&[u8]> = rows.iter().map(|r| &r.prev_hash[..]).collect();
         let hashes: Vec<&[u8]> = rows.iter().map(|r| &r.hash[..]).collect();
+        let streams = &writes.streams;
+        let commands = &writes.commands;
         sqlx::query(&format!(
-            "INSERT INTO events ({EVENT_COLUMNS}) SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::uuid[], \
-             $4::text[], $5::bigint[], $6::text[], $7::integer[], $8::bytea[], $9::bytea[], $10::uuid[], \
-             $11::bigint[], $12::bigint[], $13::bytea[], $14::bytea[])"
+            "WITH new_events AS (INSERT INTO events ({EVENT_COLUMNS}) SELECT * FROM UNNEST($1::bigint[], \
+             $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::text[], $7::integer[], $8::bytea[], \
+             $9::bytea[], $10::uuid[], $11::bigint[], $12::bigint[], $13::bytea[], $14::bytea[])), \
+             moved_streams AS (INSERT INTO streams (stream_id, stream_type, version) \
+             SELECT * FROM UNNEST($15::uuid[], $16::text[], $17::bigint[]) \
+             ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version), \
+             applied AS (INSERT INTO commands (command_id, stream_id, stream_version, first_position, \
+             last_position, recorded_at_us) \
+             SELECT *, $23::bigint FROM UNNEST($18::uuid[], $19::uuid[], $20::bigint[], $21::bigint[], $22::bigint[])), \
+             head AS (UPDATE log_head SET position = $24, last_hash = $25, recorded_at_us = $23 WHERE id = 1) \
+             SELECT pg_notify($26, $24::text)"
         ))
         .bind(positions)
         .bind(event_ids)
@@ -338,61 +354,24 @@ impl BatchTx for PgWriter {
         .bind(recorded)
         .bind(prev_hashes)
         .bind(hashes)
+        .bind(streams.iter().map(|s| s.stream_id).collect::<Vec<Uuid>>())
+        .bind(streams.iter().map(|s| s.stream_type).collect::<Vec<&str>>())
+        .bind(streams.iter().map(|s| s.version).collect::<Vec<i64>>())
+        .bind(commands.iter().map(|c| c.command_id).collect::<Vec<Uuid>>())
+        .bind(commands.iter().map(|c| c.stream_id).collect::<Vec<Uuid>>())
+        .bind(commands.iter().map(|c| c.outcome.stream_version).collect::<Vec<i64>>())
+        .bind(commands.iter().map(|c| c.outcome.first_position).collect::<Vec<Option<i64>>>())
+        .bind(commands.iter().map(|c| c.outcome.last_position).collect::<Vec<Option<i64>>>())
+        .bind(writes.recorded_at_us)
+        .bind(writes.head.position)
+        .bind(&writes.head.hash)
+        .bind(NOTIFY_CHANNEL)
         .execute(&mut self.conn)
         .await?;
         Ok(())
     }
 
-    async fn set_stream_versions(&mut self, streams: &[StreamRow<'_>]) -> Result<(), StoreError> {
-        let ids: Vec<Uuid> = streams.iter().map(|s| s.stream_id).collect();
-        let types: Vec<&str> = streams.iter().map(|s| s.stream_type).collect();
-        let versions: Vec<i64> = streams.iter().map(|s| s.version).collect();
-        sqlx::query(
-            "INSERT INTO streams (stream_id, stream_type, version) \
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[]) \
-             ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
-        )
-        .bind(ids)
-        .bind(types)
-        .bind(versions)
-        .execute(&mut self.conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn insert_commands(&mut self, commands: &[CommandRow], recorded_at_us: i64) -> Result<(), StoreError> {
-        let ids: Vec<Uuid> = commands.iter().map(|c| c.command_id).collect();
-        let streams: Vec<Uuid> = commands.iter().map(|c| c.stream_id).collect();
-        let versions: Vec<i64> = commands.iter().map(|c| c.outcome.stream_version).collect();
-        let firsts: Vec<Option<i64>> = commands.iter().map(|c| c.outcome.first_position).collect();
-        let lasts: Vec<Option<i64>> = commands.iter().map(|c| c.outcome.last_position).collect();
-        sqlx::query(
-            "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at_us) \
-             SELECT *, $6 FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[])",
-        )
-        .bind(ids)
-        .bind(streams)
-        .bind(versions)
-        .bind(firsts)
-        .bind(lasts)
-        .bind(recorded_at_us)
-        .execute(&mut self.conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn commit(&mut self, head: &Head, recorded_at_us: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE log_head SET position = $1, last_hash = $2, recorded_at_us = $3 WHERE id = 1")
-            .bind(head.position)
-            .bind(&head.hash)
-            .bind(recorded_at_us)
-            .execute(&mut self.conn)
-            .await?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(NOTIFY_CHANNEL)
-            .bind(head.position.to_string())
-            .execute(&mut self.conn)
-            .await?;
+    async fn commit(&mut self) -> Result<(), StoreError> {
         self.exec("COMMIT").await
     }
 

@@ -17,7 +17,7 @@ use sqlx::{ConnectOptions, Connection, FromRow, QueryBuilder, Row, Sqlite, Sqlit
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::appender::{Appender, BatchTx, CommandRow, EventRow, StreamRow, MAX_BATCH};
+use crate::appender::{Appender, BatchTx, CommandRow, EventRow, Lookup, StreamRow, Writes, MAX_BATCH};
 use crate::{AppendOutcome, AppendRequest, Backend, EventStore, Head, StoreError, StoredEvent};
 
 /// Rows per multi-row INSERT: 14 parameters each, well under SQLite's limit of 32,766.
@@ -299,20 +299,6 @@ impl SqliteWriter {
         sqlx::query(sql).execute(&mut self.conn).await?;
         Ok(())
     }
-}
-
-#[async_trait]
-impl BatchTx for SqliteWriter {
-    async fn begin(&mut self) -> Result<(Head, i64), StoreError> {
-        // IMMEDIATE takes the write lock now: a deferred transaction that reads then writes would
-        // fail with SQLITE_BUSY at once, ignoring busy_timeout.
-        self.exec("BEGIN IMMEDIATE").await?;
-        let (position, hash, recorded_at_us): (i64, Vec<u8>, i64) =
-            sqlx::query_as("SELECT position, last_hash, recorded_at_us FROM log_head WHERE id = 1")
-                .fetch_one(&mut self.conn)
-                .await?;
-        Ok((Head { position, hash }, recorded_at_us))
-    }
 
     async fn find_commands(
         &mut self,
@@ -411,14 +397,48 @@ impl BatchTx for SqliteWriter {
         }
         Ok(())
     }
+}
 
-    async fn commit(&mut self, head: &Head, recorded_at_us: i64) -> Result<(), StoreError> {
+#[async_trait]
+impl BatchTx for SqliteWriter {
+    async fn begin(&mut self) -> Result<(Head, i64), StoreError> {
+        // IMMEDIATE takes the write lock now: a deferred transaction that reads then writes would
+        // fail with SQLITE_BUSY at once, ignoring busy_timeout.
+        self.exec("BEGIN IMMEDIATE").await?;
+        let (position, hash, recorded_at_us): (i64, Vec<u8>, i64) =
+            sqlx::query_as("SELECT position, last_hash, recorded_at_us FROM log_head WHERE id = 1")
+                .fetch_one(&mut self.conn)
+                .await?;
+        Ok((Head { position, hash }, recorded_at_us))
+    }
+
+    async fn lookup(&mut self, command_ids: &[Uuid], stream_ids: &[Uuid]) -> Result<Lookup, StoreError> {
+        Ok(Lookup {
+            commands: self.find_commands(command_ids).await?,
+            versions: self.stream_versions(stream_ids).await?,
+        })
+    }
+
+    async fn write(&mut self, writes: &Writes<'_>) -> Result<(), StoreError> {
+        if !writes.rows.is_empty() {
+            self.insert_events(&writes.rows).await?;
+        }
+        if !writes.streams.is_empty() {
+            self.set_stream_versions(&writes.streams).await?;
+        }
+        if !writes.commands.is_empty() {
+            self.insert_commands(&writes.commands, writes.recorded_at_us).await?;
+        }
         sqlx::query("UPDATE log_head SET position = ?, last_hash = ?, recorded_at_us = ? WHERE id = 1")
-            .bind(head.position)
-            .bind(&head.hash)
-            .bind(recorded_at_us)
+            .bind(writes.head.position)
+            .bind(&writes.head.hash)
+            .bind(writes.recorded_at_us)
             .execute(&mut self.conn)
             .await?;
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), StoreError> {
         self.exec("COMMIT").await
     }
 
