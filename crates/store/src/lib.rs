@@ -139,8 +139,9 @@ pub trait EventStore: Send + Sync {
     /// (from this process, and on PostgreSQL from every process through LISTEN/NOTIFY).
     fn subscribe(&self) -> watch::Receiver<i64>;
 
-    /// Every event after `after`, in order, as one streamed read of a consistent snapshot, with
-    /// bounded memory: replays, rebuilds, verification and audits go through it. The default
+    /// Every event after `after`, in order, streamed with bounded memory: replays, rebuilds,
+    /// verification and audits go through it. It sees at least every event committed when it
+    /// starts, and never skips one (positions are gap-free and committed in order). The default
     /// reads [`read_all`](EventStore::read_all) batches; the backends stream faster.
     fn stream_from(&self, after: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
         stream_batched(self, after)
