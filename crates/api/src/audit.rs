@@ -3,20 +3,15 @@
 //! dossier or the statistics of a session as they were at a past instant (by recorded time).
 //! Everything here is folded from the events themselves, not from the read models.
 
-use std::collections::BTreeMap;
-
 use cachet_domain::dossier::{DossierEvent, DossierState};
-use cachet_domain::event::DomainEvent;
 use cachet_domain::ids::{DossierId, SessionId};
 use cachet_domain::session::{SessionEvent, SessionState};
 use cachet_projections::queries::{DossierStatus, Statistics};
 use cachet_store::typed::{decode, load, Metadata};
-use cachet_store::{stream_all, EventStore, StoredEvent};
+use cachet_store::{EventStore, StoredEvent};
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
 use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::error::ApiError;
 
@@ -115,22 +110,10 @@ pub async fn statistics_as_of(
     session: SessionId,
     at: DateTime<Utc>,
 ) -> Result<Statistics, ApiError> {
-    let mut dossiers: BTreeMap<Uuid, DossierState> = BTreeMap::new();
-    let mut events = stream_all(store, 0);
-    while let Some(event) = events.try_next().await? {
-        // Recorded times never decrease along the log, so nothing later can be earlier.
-        if event.recorded_at > at {
-            break;
-        }
-        if event.stream_type != DossierEvent::STREAM_TYPE {
-            continue;
-        }
-        let decoded: DossierEvent = decode(&event)?;
-        let state = dossiers.entry(event.stream_id).or_default();
-        *state = std::mem::take(state).evolve(&decoded);
-    }
+    // Recorded times never decrease along the log, so the fold stops at the first later one.
+    let folded = cachet_projections::fold::fold_dossiers(store, Some(at)).await?;
     let mut stats = Statistics::default();
-    for state in dossiers.values().filter(|s| s.session_id == Some(session)) {
+    for state in folded.dossiers.values().map(|d| &d.state).filter(|s| s.session_id == Some(session)) {
         stats.total += 1;
         *stats.by_status.entry(state.status.code().to_owned()).or_default() += 1;
         if let Some(deposit) = &state.deposit {

@@ -51,6 +51,13 @@ async fn load_session(state: &AppState, session_id: SessionId) -> Result<(Sessio
 
 /// The first outcome of a retried command, once the read models show it: the first attempt may
 /// have appended and then lost its answer before they caught up.
+/// Whether a command id may have been applied before: an id derived from an `Idempotency-Key`
+/// (version 5) may; a random one (version 4), drawn for this request alone, cannot, so the
+/// lookup is skipped. The store refuses a second application of any id anyway.
+fn may_have_been_applied(command_id: Uuid) -> bool {
+    command_id.get_version() != Some(uuid::Version::Random)
+}
+
 async fn replayed(state: &AppState, id: Uuid, command_id: Uuid) -> Result<Option<CommandOutcome>, ApiError> {
     let Some(o) = state.store.command_outcome(command_id).await? else { return Ok(None) };
     let outcome = CommandOutcome { id, version: o.stream_version, position: o.last_position, replayed: true };
@@ -93,8 +100,10 @@ pub async fn execute_dossier(
             }
         }
         // A retry answers the first outcome, whatever `If-Match` it carries.
-        if let Some(outcome) = replayed(state, id, command_id).await? {
-            return Ok(outcome);
+        if may_have_been_applied(command_id) {
+            if let Some(outcome) = replayed(state, id, command_id).await? {
+                return Ok(outcome);
+            }
         }
         if let Some(expected) = if_match {
             if expected != version {
@@ -251,5 +260,16 @@ pub async fn close_deposits(
         if moved == 0 {
             page += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{command_id, may_have_been_applied};
+
+    #[test]
+    fn only_an_id_from_an_idempotency_key_is_looked_up_before_deciding() {
+        assert!(may_have_been_applied(command_id(Some("clé-1"), "scope")));
+        assert!(!may_have_been_applied(command_id(None, "scope")));
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod db;
 pub mod dossiers;
+pub mod fold;
 pub mod notifications;
 pub mod queries;
 pub mod replay;

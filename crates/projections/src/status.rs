@@ -9,10 +9,10 @@ use cachet_domain::dossier::{DossierEvent, DossierState, Status};
 use cachet_domain::event::DomainEvent;
 use cachet_domain::ids::{DossierId, SessionId, UserCode};
 use cachet_store::typed::decode;
-use cachet_store::{stream_all, EventStore, StoredEvent};
-use futures::TryStreamExt;
+use cachet_store::{EventStore, StoredEvent};
 use serde::Serialize;
 
+use crate::fold::fold_dossiers;
 use crate::ProjectionError;
 
 /// How the dossier was deposited, and why it was on time or late.
@@ -88,14 +88,15 @@ impl StatusViews {
         Ok(())
     }
 
-    /// Rebuilds every view from position 0, streaming the log.
+    /// Rebuilds every view from position 0, streaming the log ([`crate::fold`]).
     pub async fn rebuild(store: &dyn EventStore) -> Result<Self, ProjectionError> {
-        let mut views = Self::default();
-        let mut events = stream_all(store, 0);
-        while let Some(stored) = events.try_next().await? {
-            views.apply(&stored)?;
-        }
-        Ok(views)
+        let folded = fold_dossiers(store, None).await?;
+        let dossiers = folded
+            .dossiers
+            .into_iter()
+            .map(|(id, d)| (DossierId::from_uuid(id), (d.state, d.version, d.position)))
+            .collect();
+        Ok(Self { dossiers, position: folded.position })
     }
 
     /// The last position folded.

@@ -288,7 +288,7 @@ async fn replay(options: &Options, report: &mut Report) {
     let url = create_database(&options.admin_url, &name).await;
     report.section(
         &format!("Rejeu ({dossiers} dossiers de 10 événements)"),
-        "| base | événements | génération | repli, lectures par lots | repli, lecture en flux | reconstruction des vues | bascule | mémoire de pointe |",
+        "| base | événements | génération | repli avant (lectures par lots, un fil) | lecture en flux seule | repli (flux, décodage parallèle) | reconstruction des vues | bascule | mémoire de pointe (reconstruction) |",
     );
     for backend in ["SQLite", "PostgreSQL"] {
         let path = dir.path().join("replay.sqlite");
@@ -303,7 +303,8 @@ async fn replay(options: &Options, report: &mut Report) {
             sqlx::query("VACUUM ANALYZE events").execute(&mut conn).await.expect("vacuum");
         }
         eprintln!("replay, {backend}: folding");
-        let (events, batched, streamed) = replay::fold_both(&*store).await;
+        let folds = replay::folds(&*store).await;
+        let events = folds.events;
         drop(store);
         eprintln!("replay, {backend}: rebuilding");
         let location = if backend == "SQLite" { path.to_string_lossy().into_owned() } else { url.clone() };
@@ -311,10 +312,11 @@ async fn replay(options: &Options, report: &mut Report) {
         let rate =
             |d: Duration| format!("{:.0} ms ({:.0} év./s)", d.as_secs_f64() * 1000.0, events as f64 / d.as_secs_f64());
         report.row(format!(
-            "| {backend} | {events} | {:.1} s | {} | {} | {} | {:.1} s | {:.0} Mio |",
+            "| {backend} | {events} | {:.1} s | {} | {} | {} | {} | {:.1} s | {:.0} Mio |",
             generated.as_secs_f64(),
-            rate(batched),
-            rate(streamed),
+            rate(folds.before),
+            rate(folds.read_only),
+            rate(folds.fold),
             rate(rebuild),
             swap.as_secs_f64(),
             peak as f64 / 1048576.0
