@@ -11,7 +11,7 @@ use cachet_store::EventStore;
 use sqlx::{AnyConnection, Row};
 
 use crate::db::ReadDb;
-use crate::runner::{catch_up, prepare, Projection, Target, BATCH};
+use crate::runner::{catch_up, create_indexes, prepare_rebuild_tables, Projection, Target, BATCH};
 use crate::ProjectionError;
 
 /// A row that differs between the live read model and its rebuild.
@@ -33,7 +33,8 @@ pub enum DifferenceKind {
     OnlyRebuilt,
 }
 
-/// Builds the projection from position 0 into its rebuild tables, up to `until`.
+/// Builds the projection from position 0 into its rebuild tables, up to `until`, then indexes
+/// them.
 pub async fn rebuild_beside(
     store: &dyn EventStore,
     db: &ReadDb,
@@ -41,8 +42,10 @@ pub async fn rebuild_beside(
     until: i64,
     progress: impl FnMut(i64),
 ) -> Result<i64, ProjectionError> {
-    prepare(db, projection, Target::Rebuild).await?;
-    catch_up(store, db, projection, Target::Rebuild, until, progress).await
+    prepare_rebuild_tables(db, projection).await?;
+    let reached = catch_up(store, db, projection, Target::Rebuild, until, progress).await?;
+    create_indexes(db, projection, Target::Rebuild).await?;
+    Ok(reached)
 }
 
 /// Reads a checkpoint in the caller's transaction, locking its row where the backend can.

@@ -74,6 +74,38 @@ fn checkpoint_name(projection: &dyn Projection, target: Target) -> String {
 /// Creates the projection's tables and checkpoint if missing; drops and recreates them when the
 /// stored version differs from the projection's.
 pub async fn prepare(db: &ReadDb, projection: &dyn Projection, target: Target) -> Result<(), ProjectionError> {
+    prepare_with(db, projection, target, true).await
+}
+
+/// Whether a schema statement creates a secondary index.
+fn is_index(statement: &str) -> bool {
+    let start = statement.trim_start();
+    start.starts_with("CREATE INDEX") || start.starts_with("CREATE UNIQUE INDEX")
+}
+
+/// Creates the rebuild's tables without their secondary indexes: a rebuild from position 0 writes
+/// every row, and building each index once afterwards ([`create_indexes`]) costs less than
+/// maintaining it row by row.
+pub async fn prepare_rebuild_tables(db: &ReadDb, projection: &dyn Projection) -> Result<(), ProjectionError> {
+    prepare_with(db, projection, Target::Rebuild, false).await
+}
+
+/// Creates the secondary indexes of a target's tables (after [`prepare_rebuild_tables`]).
+pub async fn create_indexes(db: &ReadDb, projection: &dyn Projection, target: Target) -> Result<(), ProjectionError> {
+    let mut tx = db.begin_write().await?;
+    for statement in projection.schema(target).into_iter().filter(|s| is_index(s)) {
+        sqlx::query(&statement).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn prepare_with(
+    db: &ReadDb,
+    projection: &dyn Projection,
+    target: Target,
+    indexes: bool,
+) -> Result<(), ProjectionError> {
     let name = checkpoint_name(projection, target);
     let mut tx = db.begin_write().await?;
     let stored: Option<i64> =
@@ -97,7 +129,7 @@ pub async fn prepare(db: &ReadDb, projection: &dyn Projection, target: Target) -
         .execute(&mut *tx)
         .await?;
     }
-    for statement in projection.schema(target) {
+    for statement in projection.schema(target).into_iter().filter(|s| indexes || !is_index(s)) {
         sqlx::query(&statement).execute(&mut *tx).await?;
     }
     tx.commit().await?;
