@@ -11,6 +11,7 @@ use cachet_store::StoredEvent;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 
+use crate::dossiers::{Placeholders, MAX_BINDS};
 use crate::status::StatusView;
 use crate::ProjectionError;
 
@@ -109,5 +110,37 @@ pub async fn queue(conn: &mut AnyConnection, note: &Notification) -> Result<(), 
     .bind(note.queued_at_us)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Queues the mails of a batch, like [`queue`] but in as few statements as [`MAX_BINDS`] allows:
+/// on a busy day most events call for a mail.
+pub(crate) async fn queue_all(
+    conn: &mut AnyConnection,
+    placeholders: Placeholders,
+    notes: &[Notification],
+) -> Result<(), ProjectionError> {
+    const WIDTH: usize = 8;
+    for chunk in notes.chunks(MAX_BINDS / WIDTH) {
+        let sql = format!(
+            "INSERT INTO mail_outbox (mail_id, kind, dossier_id, payload, state, attempts, next_attempt_at_us, \
+             queued_at_us) VALUES {} ON CONFLICT (mail_id) DO NOTHING",
+            placeholders.values(chunk.len(), WIDTH)
+        );
+        let mut query = sqlx::query(&sql).persistent(false);
+        for note in chunk {
+            let payload = serde_json::to_string(&note.payload).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+            query = query
+                .bind(note.mail_id.clone())
+                .bind(note.kind)
+                .bind(note.dossier_id.clone())
+                .bind(payload)
+                .bind("pending")
+                .bind(0_i64)
+                .bind(note.queued_at_us)
+                .bind(note.queued_at_us);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
