@@ -1,10 +1,10 @@
 //! Group commit: one appender task per process takes append requests from a channel and writes
 //! every request waiting at that moment in one transaction, with one durable commit, then
 //! answers each caller. Each request keeps its own expected-version check and idempotency; a
-//! conflict fails that request only. A batch reads what it needs in two statements, checks and
-//! hashes in memory, and writes each table in one statement; when the database refuses a batch
-//! (a request broke a constraint, say), each of its requests is retried alone, so only the
-//! culprit fails.
+//! conflict fails that request only. A batch looks up what it needs at once, checks and hashes
+//! in memory, then writes (one statement on PostgreSQL, one multi-row statement per table on
+//! SQLite); when the database refuses a batch (a request broke a constraint, say), each of its
+//! requests is retried alone, so only the culprit fails.
 //!
 //! The backends provide the SQL through [`BatchTx`]; the rules of an append are written once,
 //! here.
