@@ -21,29 +21,25 @@ pub fn metadata(actor: cachet_domain::Actor) -> Metadata {
     Metadata { actor, command_id, correlation_id: command_id, causation_id: None }
 }
 
+/// Appends a new stream's first events, in the name of `actor`.
+pub async fn create<E: cachet_domain::event::DomainEvent>(
+    store: &dyn EventStore,
+    stream: Uuid,
+    actor: cachet_domain::Actor,
+    events: &[E],
+) {
+    let request = append_request(stream, ExpectedVersion::Exact(0), &metadata(actor), workload::opened_at(), events);
+    store.append(request).await.expect("a new stream");
+}
+
 /// Opens a session and `dossiers` dossiers of five events in the store; returns their ids and
 /// candidates.
 pub async fn seed(store: &dyn EventStore, session: SessionId, dossiers: usize) -> Vec<(DossierId, CandidateId)> {
-    let opened = [workload::session_opened(session)];
-    let request = append_request(
-        session.as_uuid(),
-        ExpectedVersion::Exact(0),
-        &metadata(workload::admin()),
-        workload::opened_at(),
-        &opened,
-    );
-    store.append(request).await.expect("open the session");
+    create(store, session.as_uuid(), workload::admin(), &[workload::session_opened(session)]).await;
     futures::stream::iter(0..dossiers)
         .map(|n| async move {
             let (dossier, candidate, events) = workload::dossier(n, session);
-            let request = append_request(
-                dossier.as_uuid(),
-                ExpectedVersion::Exact(0),
-                &metadata(workload::staff()),
-                workload::opened_at(),
-                &events,
-            );
-            store.append(request).await.expect("a dossier");
+            create(store, dossier.as_uuid(), workload::staff(), &events).await;
             (dossier, candidate)
         })
         .buffer_unordered(512)

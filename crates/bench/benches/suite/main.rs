@@ -133,6 +133,7 @@ fn main() {
 }
 
 const CLIENTS: [usize; 3] = [1, 16, 64];
+const PEER: &str = "cqrs-es 0.5 + postgres-es 0.5 (pair)";
 
 async fn store_and_peer(options: &Options, report: &mut Report) {
     let dossiers = options.dossiers();
@@ -195,35 +196,27 @@ async fn store_and_peer(options: &Options, report: &mut Report) {
     let find = |label: &str| rows.iter().find(|(l, _)| *l == label).map(|(_, loads)| loads.clone());
     let ratio = |a: &[Load], b: &[Load], i: usize| a[i].per_second() / b[i].per_second();
     let mut ratios = Vec::new();
-    if let (Some(group), Some(alone)) =
-        (find("Cachet, SQLite, commit groupé"), find("Cachet, SQLite, chaque commande seule"))
-    {
-        for (i, n) in CLIENTS.iter().enumerate() {
-            ratios.push(format!(
-                "| SQLite, commit groupé / chaque commande seule | {n} | {:.2} × |",
-                ratio(&group, &alone, i)
-            ));
+    let pairs = [
+        (
+            "SQLite, commit groupé / chaque commande seule",
+            "Cachet, SQLite, commit groupé",
+            "Cachet, SQLite, chaque commande seule",
+        ),
+        (
+            "PostgreSQL, commit groupé / chaque commande seule",
+            "Cachet, PostgreSQL, commit groupé",
+            "Cachet, PostgreSQL, chaque commande seule",
+        ),
+        ("PostgreSQL, Cachet / cqrs-es + postgres-es", "Cachet, PostgreSQL, commit groupé", PEER),
+    ];
+    for (what, a, b) in pairs {
+        if let (Some(a), Some(b)) = (find(a), find(b)) {
+            for (i, n) in CLIENTS.iter().enumerate() {
+                ratios.push(format!("| {what} | {n} | {:.2} × |", ratio(&a, &b, i)));
+            }
         }
     }
-    if let (Some(group), Some(alone)) =
-        (find("Cachet, PostgreSQL, commit groupé"), find("Cachet, PostgreSQL, chaque commande seule"))
-    {
-        for (i, n) in CLIENTS.iter().enumerate() {
-            ratios.push(format!(
-                "| PostgreSQL, commit groupé / chaque commande seule | {n} | {:.2} × |",
-                ratio(&group, &alone, i)
-            ));
-        }
-    }
-    if let (Some(group), Some(peer)) =
-        (find("Cachet, PostgreSQL, commit groupé"), find("cqrs-es 0.5 + postgres-es 0.5 (pair)"))
-    {
-        for (i, n) in CLIENTS.iter().enumerate() {
-            ratios.push(format!(
-                "| PostgreSQL, Cachet / cqrs-es + postgres-es | {n} | {:.2} × |",
-                ratio(&group, &peer, i)
-            ));
-        }
+    if let Some(peer) = find(PEER) {
         PEER_64.with(|p| p.set(peer[2].per_second()));
     }
     if !ratios.is_empty() {

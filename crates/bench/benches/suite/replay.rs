@@ -15,13 +15,12 @@ use cachet_projections::db::ReadDb;
 use cachet_projections::fold::fold_dossiers;
 use cachet_projections::replay::{rebuild_beside, swap};
 use cachet_projections::runner::{prepare, Target};
-use cachet_store::typed::{append_request, decode};
-use cachet_store::{stream_batched, EventStore, ExpectedVersion, StoreError, StoredEvent};
+use cachet_store::typed::decode;
+use cachet_store::{stream_batched, EventStore, StoreError, StoredEvent};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
-use crate::commands::metadata;
 use crate::workload;
 
 const PIECES: [&str; 5] =
@@ -39,14 +38,7 @@ pub async fn generate(store: &dyn EventStore, dossiers: usize) -> Duration {
                 let piece = PieceCode::parse(code).expect("a piece");
                 events.push(DossierEvent::PieceReviewed { piece, review: PieceReview::Accepted });
             }
-            let request = append_request(
-                dossier.as_uuid(),
-                ExpectedVersion::Exact(0),
-                &metadata(workload::staff()),
-                workload::opened_at(),
-                &events,
-            );
-            store.append(request).await.expect("a dossier");
+            crate::commands::create(store, dossier.as_uuid(), workload::staff(), &events).await;
         })
         .buffer_unordered(1_024)
         .collect::<()>()
