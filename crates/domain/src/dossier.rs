@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::deadline::{judge_counter, judge_online_closure, judge_postmark, Channel, Verdict};
 use crate::error::DomainError;
-use crate::event::{Actor, DomainEvent, StaffRole};
+use crate::event::{Actor, ByType, DomainEvent, StaffRole};
 use crate::ids::{CandidateId, DossierId, PieceCode, SessionId, Sha256Hex, TestCode, UserCode};
 use crate::session::{SessionConfig, SessionState};
 use crate::time::{end_of_paris_day, format_date, format_instant, paris_date, paris_datetime};
@@ -246,8 +246,93 @@ pub enum DossierEvent {
     },
 }
 
+/// [`DossierEvent`] as an externally tagged enum, decoded by [`ByType`] with its variant taken
+/// from the store's `event_type` column: four times cheaper than the derived internally tagged
+/// decoding, which buffers every field before it reads the tag (BENCHMARKS.md). The remote
+/// derive fails to compile if a variant or a field differs from [`DossierEvent`]'s; its
+/// `serialize` is never called and exists for that check.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "DossierEvent")]
+#[allow(dead_code)]
+enum DossierEventByType {
+    PreRegistered {
+        dossier_id: DossierId,
+        session_id: SessionId,
+        candidate_id: CandidateId,
+        user_code: UserCode,
+        registered_at: DateTime<Utc>,
+    },
+    PieceUploaded {
+        piece: PieceCode,
+        file: FileRef,
+        replaced: Option<Sha256Hex>,
+    },
+    PieceRemoved {
+        piece: PieceCode,
+        removed: Sha256Hex,
+    },
+    RegistrationClosed {
+        closed_at: DateTime<Utc>,
+        pieces: Vec<PieceCode>,
+        verdict: Verdict,
+    },
+    PostalReceiptRecorded {
+        postmark_date: NaiveDate,
+        arrival_date: NaiveDate,
+        incident: Option<TransmissionIncident>,
+        verdict: Verdict,
+    },
+    CounterReceiptRecorded {
+        received_at: DateTime<Utc>,
+        verdict: Verdict,
+    },
+    IntakeRefused {
+        form: RefusedForm,
+        received_on: NaiveDate,
+    },
+    Rejected {
+        reason: RejectionReason,
+    },
+    Transferred,
+    PieceReviewed {
+        piece: PieceCode,
+        review: PieceReview,
+    },
+    MarkedIncomplete {
+        missing: Vec<MissingPiece>,
+    },
+    MarkedComplete,
+    MissingPieceReceived {
+        piece: PieceCode,
+        delivery: PieceDelivery,
+    },
+    ReviewResumed,
+    Lapsed {
+        deadline: NaiveDate,
+    },
+    Withdrawn {
+        at: DateTime<Utc>,
+        reason: Option<String>,
+    },
+    ConvocationPublished {
+        test: TestCode,
+        document: FileRef,
+    },
+    ConvocationWithheld {
+        test: TestCode,
+        reason: String,
+    },
+    ConvocationDownloaded {
+        test: TestCode,
+    },
+}
+
 impl DomainEvent for DossierEvent {
     const STREAM_TYPE: &'static str = "dossier";
+
+    fn decode_by_type(event_type: &str, payload: &[u8]) -> Result<Self, serde_json::Error> {
+        ByType::decode(event_type, payload, |by_type| DossierEventByType::deserialize(by_type))
+    }
 
     fn event_type(&self) -> &'static str {
         match self {

@@ -575,3 +575,29 @@ fn the_encoding_of_an_event_is_compact_json_tagged_with_its_type() {
     assert_eq!(DossierEvent::Transferred.encode(), b"{\"type\":\"Transferred\"}");
     assert_eq!(DossierEvent::STREAM_TYPE, "dossier");
 }
+
+#[test]
+fn a_payload_decodes_the_same_by_its_type_column_or_by_its_tag() {
+    let event = pre_registered();
+    let canonical = event.encode();
+    // Not canonical (spaces, another field order): decoded by its tag, then checked.
+    let spaced = String::from_utf8(canonical.clone()).unwrap().replacen("{\"type\":", "{ \"type\" : ", 1);
+    let decoded = DossierEvent::decode("PreRegistered", DossierEvent::SCHEMA_VERSION, spaced.as_bytes());
+    assert_eq!(decoded.ok().as_ref(), Some(&event));
+    // Canonical: decoded straight into its variant, and trailing bytes are still refused.
+    let mut trailing = canonical.clone();
+    trailing.extend_from_slice(b" {}");
+    assert!(matches!(
+        DossierEvent::decode("PreRegistered", DossierEvent::SCHEMA_VERSION, &trailing),
+        Err(DecodeError::Malformed { .. })
+    ));
+    assert_eq!(
+        DossierEvent::decode("Transferred", DossierEvent::SCHEMA_VERSION, b"{\"type\":\"Transferred\"}").ok(),
+        Some(DossierEvent::Transferred)
+    );
+    // A type name that only starts like the column's is not taken for it.
+    assert!(matches!(
+        DossierEvent::decode("Transfer", DossierEvent::SCHEMA_VERSION, b"{\"type\":\"Transferred\"}"),
+        Err(DecodeError::Malformed { .. } | DecodeError::TypeMismatch { .. })
+    ));
+}
