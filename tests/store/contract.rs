@@ -404,6 +404,11 @@ pub async fn reading_everything_streams_in_batches_in_order(h: &dyn Harness) {
     let batched: Vec<_> = cachet_store::stream_batched(&*store, 10).try_collect().await.unwrap();
     assert_eq!(streamed.len() as i64, total - 10);
     assert_eq!(streamed, batched);
+    // A replay's read gives the same events, reduced, in chunks.
+    let chunks: Vec<Vec<cachet_store::ReplayEvent>> = store.replay_from(10).try_collect().await.unwrap();
+    assert!(chunks.iter().all(|c| !c.is_empty() && c.len() <= cachet_store::REPLAY_CHUNK));
+    let replayed: Vec<_> = chunks.into_iter().flatten().collect();
+    assert_eq!(replayed, streamed.iter().cloned().map(cachet_store::ReplayEvent::from).collect::<Vec<_>>());
     // A reader that stops early lets the store go on.
     let mut partial = store.stream_from(0);
     assert_eq!(partial.try_next().await.unwrap().map(|e| e.position), Some(1));

@@ -1,25 +1,23 @@
 //! The whole log folded in memory into every dossier's state: for the statistics "as of" an
 //! instant, the status views rebuilt without a database, and the replay benchmark.
 //!
-//! Decoding the JSON payloads costs fifteen times more than evolving a state (see BENCHMARKS.md),
-//! and events decode independently: the log is streamed in chunks, each chunk decoded on the
+//! Decoding the JSON payloads costs several times more than evolving a state (see
+//! BENCHMARKS.md), and events decode independently: the log is read in chunks of what a fold
+//! needs ([`EventStore::replay_from`]: no metadata, ids or hashes), each chunk decoded on the
 //! blocking pool (as many chunks at once as there are cores), and the decoded events are folded
-//! in order on the caller's task. The store's streamed read runs on its own thread meanwhile.
+//! in order on the caller's task. The store's read runs on its own thread meanwhile.
 
 use std::collections::HashMap;
 
 use cachet_domain::dossier::{DossierEvent, DossierState};
 use cachet_domain::event::DomainEvent;
-use cachet_store::typed::decode;
-use cachet_store::{EventStore, StoredEvent};
+use cachet_store::typed::decode_replayed;
+use cachet_store::{EventStore, ReplayEvent};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use uuid::Uuid;
 
 use crate::ProjectionError;
-
-/// Events per chunk handed to a decoder.
-const CHUNK: usize = 4_096;
 
 /// One dossier as folded.
 #[derive(Clone, Debug, Default)]
@@ -49,16 +47,20 @@ struct Decoded {
     event: Option<DossierEvent>,
 }
 
-fn decode_chunk(chunk: Vec<StoredEvent>) -> Result<Vec<Decoded>, ProjectionError> {
+fn decode_chunk(chunk: Vec<ReplayEvent>) -> Result<Vec<Decoded>, ProjectionError> {
     chunk
         .into_iter()
-        .map(|stored| {
-            let event = if stored.stream_type == DossierEvent::STREAM_TYPE { Some(decode(&stored)?) } else { None };
+        .map(|replayed| {
+            let event = if replayed.stream_type == DossierEvent::STREAM_TYPE {
+                Some(decode_replayed(&replayed)?)
+            } else {
+                None
+            };
             Ok(Decoded {
-                stream_id: stored.stream_id,
-                version: stored.stream_version,
-                position: stored.position,
-                recorded_at: stored.recorded_at,
+                stream_id: replayed.stream_id,
+                version: replayed.stream_version,
+                position: replayed.position,
+                recorded_at: replayed.recorded_at,
                 event,
             })
         })
@@ -70,9 +72,8 @@ fn decode_chunk(chunk: Vec<StoredEvent>) -> Result<Vec<Decoded>, ProjectionError
 pub async fn fold_dossiers(store: &dyn EventStore, until: Option<DateTime<Utc>>) -> Result<Folded, ProjectionError> {
     let decoders = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut chunks = store
-        .stream_from(0)
-        .try_chunks(CHUNK)
-        .map_err(|e| ProjectionError::from(e.1))
+        .replay_from(0)
+        .map_err(ProjectionError::from)
         .map_ok(|chunk| async move {
             tokio::task::spawn_blocking(move || decode_chunk(chunk))
                 .await

@@ -102,6 +102,36 @@ pub struct StoredEvent {
     pub hash: Vec<u8>,
 }
 
+/// What a fold needs of an event: no metadata, ids or hashes. Replays that only rebuild states
+/// read these ([`EventStore::replay_from`]): a third of the bytes of a [`StoredEvent`], and
+/// fewer allocations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayEvent {
+    pub position: i64,
+    pub stream_id: Uuid,
+    pub stream_type: String,
+    pub stream_version: i64,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub payload: Vec<u8>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<StoredEvent> for ReplayEvent {
+    fn from(e: StoredEvent) -> Self {
+        ReplayEvent {
+            position: e.position,
+            stream_id: e.stream_id,
+            stream_type: e.stream_type,
+            stream_version: e.stream_version,
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            payload: e.payload,
+            recorded_at: e.recorded_at,
+        }
+    }
+}
+
 /// The end of the chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Head {
@@ -146,7 +176,17 @@ pub trait EventStore: Send + Sync {
     fn stream_from(&self, after: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
         stream_batched(self, after)
     }
+
+    /// Every event after `after`, in order, reduced to what a fold needs, in chunks of up to
+    /// [`REPLAY_CHUNK`]: the same guarantees as [`stream_from`](EventStore::stream_from). The
+    /// default reduces `stream_from`'s events; the backends read only those columns.
+    fn replay_from(&self, after: i64) -> BoxStream<'_, Result<Vec<ReplayEvent>, StoreError>> {
+        self.stream_from(after).map_ok(ReplayEvent::from).try_chunks(REPLAY_CHUNK).map_err(|e| e.1).boxed()
+    }
 }
+
+/// The most events in one chunk of [`EventStore::replay_from`].
+pub const REPLAY_CHUNK: usize = 4_096;
 
 /// The size of the batches [`stream_batched`] reads.
 pub const READ_BATCH: i64 = 1_000;
@@ -170,6 +210,27 @@ pub fn stream_batched<S: EventStore + ?Sized>(store: &S, after: i64) -> BoxStrea
     })
     .try_flatten()
     .boxed()
+}
+
+/// The items of a channel of chunks, one by one: the backends read on a thread or task of their
+/// own and hand events over in chunks.
+pub(crate) fn stream_of_chunks<T: Send + 'static>(
+    receiver: tokio::sync::mpsc::Receiver<Result<Vec<T>, StoreError>>,
+) -> BoxStream<'static, Result<T, StoreError>> {
+    chunks_of(receiver)
+        .map(|chunk| match chunk {
+            Ok(items) => stream::iter(items.into_iter().map(Ok)).left_stream(),
+            Err(e) => stream::once(async move { Err(e) }).right_stream(),
+        })
+        .flatten()
+        .boxed()
+}
+
+/// The chunks of a channel, as a stream.
+pub(crate) fn chunks_of<T: Send + 'static>(
+    receiver: tokio::sync::mpsc::Receiver<Result<Vec<T>, StoreError>>,
+) -> BoxStream<'static, Result<Vec<T>, StoreError>> {
+    stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|chunk| (chunk, receiver)) }).boxed()
 }
 
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {

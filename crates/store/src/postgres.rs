@@ -21,7 +21,10 @@ use uuid::Uuid;
 
 use crate::appender::{stage_batch, Appender, BatchTx, EventRow, Lookup, Staged, Writes, MAX_BATCH};
 use crate::sqlite::{into_events, CommandRecord, EventRecord, EVENT_COLUMNS};
-use crate::{AppendOutcome, AppendRequest, Backend, EventStore, Head, NewEvent, StoreError, StoredEvent};
+use crate::{
+    AppendOutcome, AppendRequest, Backend, EventStore, Head, NewEvent, ReplayEvent, StoreError, StoredEvent,
+    REPLAY_CHUNK,
+};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -209,46 +212,93 @@ impl EventStore for PgEventStore {
         self.positions.clone()
     }
 
-    /// One query streamed by a task of its own (sqlx decodes rows there), handed over in chunks,
-    /// so decoding rows and consuming them run on both cores.
     fn stream_from(&self, after: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
         const SQL: &str = "SELECT position, event_id, stream_id, stream_type, stream_version, event_type, \
              schema_version, payload, metadata, command_id, occurred_at_us, recorded_at_us, prev_hash, hash \
              FROM events WHERE position > $1 ORDER BY position";
-        const CHUNK: usize = 1_024;
-        let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<StoredEvent>, StoreError>>(4);
-        let pool = self.pool.clone();
-        tokio::spawn(async move {
-            let mut rows = sqlx::query_as::<_, EventRecord>(SQL).bind(after).fetch(&pool);
-            let mut chunk = Vec::with_capacity(CHUNK);
-            loop {
-                match rows.try_next().await {
-                    Ok(Some(record)) => match StoredEvent::try_from(record) {
-                        Ok(event) => chunk.push(event),
-                        Err(e) => {
-                            let _ = sender.send(Err(e)).await;
-                            return;
-                        }
-                    },
-                    Ok(None) => break,
-                    Err(e) => {
-                        let _ = sender.send(Err(e.into())).await;
-                        return;
-                    }
-                }
-                if chunk.len() == CHUNK {
-                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                    if sender.send(Ok(full)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            if !chunk.is_empty() {
-                let _ = sender.send(Ok(chunk)).await;
-            }
-        });
-        crate::sqlite::tokio_stream_of_chunks(receiver)
+        crate::stream_of_chunks(read_streamed::<EventRecord, StoredEvent>(self.pool.clone(), SQL, after, 1_024))
     }
+
+    fn replay_from(&self, after: i64) -> BoxStream<'_, Result<Vec<ReplayEvent>, StoreError>> {
+        const SQL: &str = "SELECT position, stream_id, stream_type, stream_version, event_type, schema_version, \
+             payload, recorded_at_us FROM events WHERE position > $1 ORDER BY position";
+        crate::chunks_of(read_streamed::<ReplayRecord, ReplayEvent>(self.pool.clone(), SQL, after, REPLAY_CHUNK))
+    }
+}
+
+/// A row of a replay's query.
+#[derive(sqlx::FromRow)]
+struct ReplayRecord {
+    position: i64,
+    stream_id: Uuid,
+    stream_type: String,
+    stream_version: i64,
+    event_type: String,
+    schema_version: i32,
+    payload: Vec<u8>,
+    recorded_at_us: i64,
+}
+
+impl TryFrom<ReplayRecord> for ReplayEvent {
+    type Error = StoreError;
+    fn try_from(r: ReplayRecord) -> Result<Self, StoreError> {
+        Ok(ReplayEvent {
+            position: r.position,
+            stream_id: r.stream_id,
+            stream_type: r.stream_type,
+            stream_version: r.stream_version,
+            event_type: r.event_type,
+            schema_version: r.schema_version,
+            payload: r.payload,
+            recorded_at: crate::from_micros(r.recorded_at_us)?,
+        })
+    }
+}
+
+/// One query (`$1` is the position to read after) streamed by a task of its own, where sqlx
+/// decodes the rows, handed over in chunks of up to `chunk_size`: decoding rows and consuming
+/// them run on both cores.
+fn read_streamed<R, T>(
+    pool: PgPool,
+    sql: &'static str,
+    after: i64,
+    chunk_size: usize,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<T>, StoreError>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin + 'static,
+    T: TryFrom<R, Error = StoreError> + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<T>, StoreError>>(4);
+    tokio::spawn(async move {
+        let mut rows = sqlx::query_as::<_, R>(sql).bind(after).fetch(&pool);
+        let mut chunk = Vec::with_capacity(chunk_size);
+        loop {
+            match rows.try_next().await {
+                Ok(Some(record)) => match T::try_from(record) {
+                    Ok(event) => chunk.push(event),
+                    Err(e) => {
+                        let _ = sender.send(Err(e)).await;
+                        return;
+                    }
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = sender.send(Err(e.into())).await;
+                    return;
+                }
+            }
+            if chunk.len() == chunk_size {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_size));
+                if sender.send(Ok(full)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = sender.send(Ok(chunk)).await;
+        }
+    });
+    receiver
 }
 
 struct PgWriter {

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use futures::StreamExt;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
@@ -18,7 +17,9 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::appender::{Appender, BatchTx, CommandRow, EventRow, Lookup, StreamRow, Writes, MAX_BATCH};
-use crate::{AppendOutcome, AppendRequest, Backend, EventStore, Head, StoreError, StoredEvent};
+use crate::{
+    AppendOutcome, AppendRequest, Backend, EventStore, Head, ReplayEvent, StoreError, StoredEvent, REPLAY_CHUNK,
+};
 
 /// Rows per multi-row INSERT: 14 parameters each, well under SQLite's limit of 32,766.
 const ROWS_PER_STATEMENT: usize = 1_000;
@@ -193,7 +194,12 @@ impl EventStore for SqliteEventStore {
     }
 
     fn stream_from(&self, after: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
-        stream_with_rusqlite(self.path.clone(), after)
+        let from_row = |row: &rusqlite::Row<'_>| event_from_row(row).map(|e| (e.position, e));
+        crate::stream_of_chunks(read_with_rusqlite(self.path.clone(), after, EVENT_COLUMNS, STREAM_CHUNK, from_row))
+    }
+
+    fn replay_from(&self, after: i64) -> BoxStream<'_, Result<Vec<ReplayEvent>, StoreError>> {
+        crate::chunks_of(read_with_rusqlite(self.path.clone(), after, REPLAY_COLUMNS, REPLAY_CHUNK, replay_from_row))
     }
 }
 
@@ -201,39 +207,48 @@ impl EventStore for SqliteEventStore {
 const STREAM_CHUNK: usize = 1_024;
 /// Events per read transaction of the reading thread.
 const STREAM_PAGE: i64 = 20_000;
+/// The columns of a [`ReplayEvent`].
+const REPLAY_COLUMNS: &str =
+    "position, stream_id, stream_type, stream_version, event_type, schema_version, payload, recorded_at_us";
 
-/// Reads the log with rusqlite on a thread of its own and hands the events over in chunks through
-/// a small channel, so the reader and its consumer run on both cores with bounded memory. sqlx's
-/// SQLite driver sends each row through its worker thread, which caps a replay near 150,000
-/// events a second; rusqlite reads at the engine's own speed.
+/// Reads the log with rusqlite on a thread of its own and hands the events over in chunks of up
+/// to `chunk` through a small channel, so the reader and its consumer run on both cores with
+/// bounded memory. sqlx's SQLite driver sends each row through its worker thread, which caps a
+/// replay near 150,000 events a second; rusqlite reads at the engine's own speed.
 ///
 /// The log is read in pages of [`STREAM_PAGE`] events, each page a short read transaction: a
 /// read transaction held for the whole replay would pin the WAL, and every commit of the replay's
 /// own writes would then retry a checkpoint over an ever longer WAL (a rebuild of 100,000 events
 /// took 47 s that way, 1.5 s by pages). Pages by position lose nothing: positions are gap-free
-/// and committed in order. The thread stops as soon as the stream is dropped.
-fn stream_with_rusqlite(path: PathBuf, after: i64) -> BoxStream<'static, Result<StoredEvent, StoreError>> {
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<StoredEvent>, StoreError>>(4);
+/// and committed in order. The thread stops as soon as the receiver is dropped.
+fn read_with_rusqlite<T: Send + 'static>(
+    path: PathBuf,
+    after: i64,
+    columns: &'static str,
+    chunk_size: usize,
+    from_row: fn(&rusqlite::Row<'_>) -> Result<(i64, T), StoreError>,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<T>, StoreError>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<T>, StoreError>>(4);
     tokio::task::spawn_blocking(move || {
         let read = || -> Result<(), StoreError> {
             let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
             let conn = rusqlite::Connection::open_with_flags(&path, flags).map_err(corrupt)?;
             conn.busy_timeout(Duration::from_secs(30)).map_err(corrupt)?;
             let mut statement = conn
-                .prepare(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"))
+                .prepare(&format!("SELECT {columns} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"))
                 .map_err(corrupt)?;
             let mut after = after;
-            let mut chunk = Vec::with_capacity(STREAM_CHUNK);
+            let mut chunk = Vec::with_capacity(chunk_size);
             loop {
                 let mut rows = statement.query([after, STREAM_PAGE]).map_err(corrupt)?;
                 let mut read = 0;
                 while let Some(row) = rows.next().map_err(corrupt)? {
-                    let event = event_from_row(row)?;
-                    after = event.position;
+                    let (position, event) = from_row(row)?;
+                    after = position;
                     read += 1;
                     chunk.push(event);
-                    if chunk.len() == STREAM_CHUNK {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(STREAM_CHUNK));
+                    if chunk.len() == chunk_size {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_size));
                         if sender.blocking_send(Ok(full)).is_err() {
                             return Ok(());
                         }
@@ -252,23 +267,7 @@ fn stream_with_rusqlite(path: PathBuf, after: i64) -> BoxStream<'static, Result<
             let _ = sender.blocking_send(Err(e));
         }
     });
-    tokio_stream_of_chunks(receiver)
-}
-
-/// The events of a channel of chunks, one by one.
-pub(crate) fn tokio_stream_of_chunks(
-    receiver: tokio::sync::mpsc::Receiver<Result<Vec<StoredEvent>, StoreError>>,
-) -> BoxStream<'static, Result<StoredEvent, StoreError>> {
-    futures::stream::unfold(
-        receiver,
-        |mut receiver| async move { receiver.recv().await.map(|chunk| (chunk, receiver)) },
-    )
-    .map(|chunk| match chunk {
-        Ok(events) => futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
-        Err(e) => futures::stream::once(async move { Err(e) }).right_stream(),
-    })
-    .flatten()
-    .boxed()
+    receiver
 }
 
 fn corrupt(e: rusqlite::Error) -> StoreError {
@@ -277,6 +276,23 @@ fn corrupt(e: rusqlite::Error) -> StoreError {
 
 fn uuid_of(bytes: &[u8]) -> Result<Uuid, StoreError> {
     Uuid::from_slice(bytes).map_err(|e| StoreError::Corrupt { detail: format!("a stored id: {e}") })
+}
+
+/// A row of [`REPLAY_COLUMNS`], read by rusqlite.
+fn replay_from_row(row: &rusqlite::Row<'_>) -> Result<(i64, ReplayEvent), StoreError> {
+    let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into)).map_err(corrupt);
+    let position = row.get(0).map_err(corrupt)?;
+    let event = ReplayEvent {
+        position,
+        stream_id: uuid_of(row.get_ref(1).and_then(|v| v.as_blob().map_err(Into::into)).map_err(corrupt)?)?,
+        stream_type: text(2)?.to_owned(),
+        stream_version: row.get(3).map_err(corrupt)?,
+        event_type: text(4)?.to_owned(),
+        schema_version: row.get(5).map_err(corrupt)?,
+        payload: row.get_ref(6).and_then(|v| v.as_blob().map_err(Into::into)).map_err(corrupt)?.to_vec(),
+        recorded_at: crate::from_micros(row.get(7).map_err(corrupt)?)?,
+    };
+    Ok((position, event))
 }
 
 /// A row of [`EVENT_COLUMNS`], read by rusqlite.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use cachet_domain::event::DomainEvent;
 use cachet_domain::Actor;
 
-use crate::{AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreError, StoredEvent};
+use crate::{AppendRequest, EventStore, ExpectedVersion, NewEvent, ReplayEvent, StoreError, StoredEvent};
 
 /// Who caused an event and in answer to what: stored beside the payload and hashed with it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,11 +60,25 @@ pub fn append_request<E: DomainEvent>(
 
 /// Decodes one stored event.
 pub fn decode<E: DomainEvent>(stored: &StoredEvent) -> Result<E, StoreError> {
-    let version = u16::try_from(stored.schema_version).map_err(|_| StoreError::Corrupt {
-        detail: format!("schema version {} at position {}", stored.schema_version, stored.position),
+    decode_at(stored.position, &stored.event_type, stored.schema_version, &stored.payload)
+}
+
+/// Decodes one event read by a replay.
+pub fn decode_replayed<E: DomainEvent>(replayed: &ReplayEvent) -> Result<E, StoreError> {
+    decode_at(replayed.position, &replayed.event_type, replayed.schema_version, &replayed.payload)
+}
+
+fn decode_at<E: DomainEvent>(
+    position: i64,
+    event_type: &str,
+    schema_version: i32,
+    payload: &[u8],
+) -> Result<E, StoreError> {
+    let version = u16::try_from(schema_version).map_err(|_| StoreError::Corrupt {
+        detail: format!("schema version {schema_version} at position {position}"),
     })?;
-    E::decode(&stored.event_type, version, &stored.payload)
-        .map_err(|e| StoreError::Corrupt { detail: format!("position {}: {e}", stored.position) })
+    E::decode(event_type, version, payload)
+        .map_err(|e| StoreError::Corrupt { detail: format!("position {position}: {e}") })
 }
 
 /// Reads and decodes a whole stream: its events and its current version (0 if it does not exist).
