@@ -247,8 +247,8 @@ pub enum DossierEvent {
 }
 
 /// [`DossierEvent`] as an externally tagged enum, decoded by [`ByType`] with its variant taken
-/// from the store's `event_type` column: four times cheaper than the derived internally tagged
-/// decoding, which buffers every field before it reads the tag (BENCHMARKS.md). The remote
+/// from the store's `event_type` column: about 1.6 times cheaper than the derived internally
+/// tagged decoding, which buffers every field before it reads the tag (BENCHMARKS.md). The remote
 /// derive fails to compile if a variant or a field differs from [`DossierEvent`]'s; its
 /// `serialize` is never called and exists for that check.
 #[derive(Serialize, Deserialize)]
