@@ -6,6 +6,10 @@ mod database;
 
 use clap::{Parser, Subcommand};
 
+/// See the workspace's Cargo.toml: replays free on one thread what another allocated.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cachet",

@@ -29,6 +29,10 @@ use cachet_store::EventStore;
 use sqlx::Connection;
 use uuid::Uuid;
 
+/// The allocator of the `cachet` binary, so the figures are the service's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Options {
     quick: bool,
     only: Option<Vec<String>>,

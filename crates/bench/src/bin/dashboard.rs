@@ -5,6 +5,10 @@
 
 use cachet_api::Database;
 
+/// The allocator of the `cachet` binary, so the figures are the service's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let dossiers: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(50_000);
