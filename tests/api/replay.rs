@@ -49,6 +49,31 @@ pub async fn a_rebuild_swapped_in_while_the_server_runs_is_not_behind_it(app: &T
     // The server goes on from there.
     let after = app.pre_register(session, candidate()).await;
     assert_eq!(app.status(after).await.version, 1);
+
+    // The live tables have every index under its own name, so a second rebuild gets its own.
+    let live = indexes(app, "dossier_status").await;
+    assert!(live.contains(&"dossier_status_queue".to_owned()), "{live:?}");
+    assert!(live.iter().all(|name| !name.contains("__rebuild")), "{live:?}");
+    rebuild(app).await;
+    let rebuilt = indexes(app, "dossier_status__rebuild").await;
+    assert!(rebuilt.contains(&"dossier_status__rebuild_queue".to_owned()), "{rebuilt:?}");
+    swap(app.store(), app.read_db(), &DossiersProjection).await.expect("a second swap");
+    assert_eq!(indexes(app, "dossier_status").await, live);
+    assert_eq!(app.status(after).await.version, 1);
+}
+
+/// The names of a read-model table's indexes, sorted.
+async fn indexes(app: &TestApp, table: &str) -> Vec<String> {
+    let sql = match app.read_db().backend {
+        cachet_store::Backend::Postgres => {
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() AND tablename::text = $1 \
+             ORDER BY 1"
+        }
+        cachet_store::Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL ORDER BY 1"
+        }
+    };
+    sqlx::query_scalar(sql).bind(table).fetch_all(&app.read_db().pool).await.expect("the indexes")
 }
 
 crate::api_tests!(

@@ -7,7 +7,7 @@
 //! to it there: both copies are then compared at the same position, and the swapped-in rows are
 //! never behind the live checkpoint.
 
-use cachet_store::EventStore;
+use cachet_store::{Backend, EventStore};
 use sqlx::{AnyConnection, Row};
 
 use crate::db::ReadDb;
@@ -182,9 +182,33 @@ pub async fn swap(store: &dyn EventStore, db: &ReadDb, projection: &dyn Projecti
     let (_, rebuilt) = catch_up_with_live(&mut tx, store, db, projection).await?;
     for table in projection.tables() {
         let (live, rebuild) = (Target::Live.table(table), Target::Rebuild.table(table));
-        sqlx::query(&format!("DELETE FROM {live}")).execute(&mut *tx).await?;
-        sqlx::query(&format!("INSERT INTO {live} SELECT * FROM {rebuild}")).execute(&mut *tx).await?;
-        sqlx::query(&format!("DROP TABLE {rebuild}")).execute(&mut *tx).await?;
+        match db.backend {
+            // The rebuilt table takes the live one's place, and its indexes their names: no
+            // row is copied (copying 1M events' rows took 3 s). Readers wait for the commit.
+            Backend::Postgres => {
+                sqlx::query(&format!("DROP TABLE {live}")).execute(&mut *tx).await?;
+                sqlx::query(&format!("ALTER TABLE {rebuild} RENAME TO {live}")).execute(&mut *tx).await?;
+                let indexes: Vec<String> = sqlx::query_scalar(
+                    "SELECT indexname::text FROM pg_indexes \
+                     WHERE schemaname = current_schema() AND tablename::text = $1",
+                )
+                .bind(&live)
+                .fetch_all(&mut *tx)
+                .await?;
+                for index in indexes {
+                    if let Some(suffix) = index.strip_prefix(rebuild.as_str()) {
+                        sqlx::query(&format!("ALTER INDEX {index} RENAME TO {live}{suffix}")).execute(&mut *tx).await?;
+                    }
+                }
+            }
+            // SQLite cannot rename an index: the rebuilt table's would keep their names, and the
+            // next rebuild would find them taken. The rows are copied.
+            Backend::Sqlite => {
+                sqlx::query(&format!("DELETE FROM {live}")).execute(&mut *tx).await?;
+                sqlx::query(&format!("INSERT INTO {live} SELECT * FROM {rebuild}")).execute(&mut *tx).await?;
+                sqlx::query(&format!("DROP TABLE {rebuild}")).execute(&mut *tx).await?;
+            }
+        }
     }
     sqlx::query("UPDATE checkpoints SET position = $1 WHERE name = $2")
         .bind(rebuilt)
