@@ -390,27 +390,19 @@ async fn apply_session(conn: &mut AnyConnection, sessions: &str, stored: &Stored
     Ok(())
 }
 
-/// The saved states of these dossiers; a dossier new to the read model has none.
+/// The saved states of these dossiers, by id. A dossier without a row is left out; a state that
+/// does not read is an error (the read model is corrupt).
 async fn load_states(
     conn: &mut AnyConnection,
     placeholders: Placeholders,
     table: &str,
     ids: &BTreeSet<Uuid>,
 ) -> Result<HashMap<Uuid, DossierState>, ProjectionError> {
-    let ids: Vec<Uuid> = ids.iter().copied().collect();
     let mut states = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(MAX_BINDS) {
-        let sql =
-            format!("SELECT dossier_id, state FROM {table} WHERE dossier_id IN {}", placeholders.list(0, chunk.len()));
-        let mut query = sqlx::query_as::<_, (String, String)>(&sql).persistent(false);
-        for id in chunk {
-            query = query.bind(id.to_string());
-        }
-        for (id, text) in query.fetch_all(&mut *conn).await? {
-            let id = Uuid::parse_str(&id).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
-            let state = serde_json::from_str(&text).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
-            states.insert(id, state);
-        }
+    for (id, text) in load_by_id(conn, placeholders, table, "dossier_id", "state", ids).await? {
+        let id = Uuid::parse_str(&id).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+        let state = serde_json::from_str(&text).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+        states.insert(id, state);
     }
     Ok(states)
 }
@@ -423,21 +415,33 @@ async fn load_configs(
     table: &str,
     ids: &BTreeSet<Uuid>,
 ) -> Result<HashMap<Uuid, SessionConfig>, ProjectionError> {
+    let rows = load_by_id(conn, placeholders, table, "session_id", "config", ids).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, text)| Some((Uuid::parse_str(&id).ok()?, serde_json::from_str(&text).ok()?)))
+        .collect())
+}
+
+/// `(key, value)` of the rows of `table` whose `key` column is one of `ids`, read with `IN` lists.
+async fn load_by_id(
+    conn: &mut AnyConnection,
+    placeholders: Placeholders,
+    table: &str,
+    key: &str,
+    value: &str,
+    ids: &BTreeSet<Uuid>,
+) -> Result<Vec<(String, String)>, ProjectionError> {
     let ids: Vec<Uuid> = ids.iter().copied().collect();
-    let mut configs = HashMap::with_capacity(ids.len());
+    let mut rows = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(MAX_BINDS) {
-        let sql =
-            format!("SELECT session_id, config FROM {table} WHERE session_id IN {}", placeholders.list(0, chunk.len()));
+        let sql = format!("SELECT {key}, {value} FROM {table} WHERE {key} IN {}", placeholders.list(0, chunk.len()));
         let mut query = sqlx::query_as::<_, (String, String)>(&sql).persistent(false);
         for id in chunk {
             query = query.bind(id.to_string());
         }
-        for (id, text) in query.fetch_all(&mut *conn).await? {
-            let (Ok(id), Ok(config)) = (Uuid::parse_str(&id), serde_json::from_str(&text)) else { continue };
-            configs.insert(id, config);
-        }
+        rows.extend(query.fetch_all(&mut *conn).await?);
     }
-    Ok(configs)
+    Ok(rows)
 }
 
 /// A status row, its fields named and ordered as the table's columns.
