@@ -212,7 +212,7 @@ const REPLAY_COLUMNS: &str =
     "position, stream_id, stream_type, stream_version, event_type, schema_version, payload, recorded_at_us";
 
 /// Reads the log with rusqlite on a thread of its own and hands the events over in chunks of up
-/// to `chunk` through a small channel, so the reader and its consumer run on both cores with
+/// to `chunk_size` through a small channel, so the reader and its consumer run on both cores with
 /// bounded memory. sqlx's SQLite driver sends each row through its worker thread, which caps a
 /// replay near 150,000 events a second; rusqlite reads at the engine's own speed.
 ///
