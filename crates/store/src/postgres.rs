@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::appender::{stage_batch, Appender, BatchTx, EventRow, Lookup, Staged, Writes, MAX_BATCH};
-use crate::sqlite::{into_events, CommandRecord, EventRecord, EVENT_COLUMNS};
+use crate::sqlite::{into_events, CommandRecord, EventRecord, EVENT_COLUMNS, REPLAY_COLUMNS};
 use crate::{
     AppendOutcome, AppendRequest, Backend, EventStore, Head, NewEvent, ReplayEvent, StoreError, StoredEvent,
     REPLAY_CHUNK,
@@ -213,20 +213,17 @@ impl EventStore for PgEventStore {
     }
 
     fn stream_from(&self, after: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
-        const SQL: &str = "SELECT position, event_id, stream_id, stream_type, stream_version, event_type, \
-             schema_version, payload, metadata, command_id, occurred_at_us, recorded_at_us, prev_hash, hash \
-             FROM events WHERE position > $1 ORDER BY position";
-        crate::stream_of_chunks(read_streamed::<EventRecord, StoredEvent>(self.pool.clone(), SQL, after, 1_024))
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position");
+        crate::stream_of_chunks(read_streamed::<EventRecord, StoredEvent>(self.pool.clone(), sql, after, 1_024))
     }
 
     fn replay_from(&self, after: i64) -> BoxStream<'_, Result<Vec<ReplayEvent>, StoreError>> {
-        const SQL: &str = "SELECT position, stream_id, stream_type, stream_version, event_type, schema_version, \
-             payload, recorded_at_us FROM events WHERE position > $1 ORDER BY position";
-        crate::chunks_of(read_streamed::<ReplayRecord, ReplayEvent>(self.pool.clone(), SQL, after, REPLAY_CHUNK))
+        let sql = format!("SELECT {REPLAY_COLUMNS} FROM events WHERE position > $1 ORDER BY position");
+        crate::chunks_of(read_streamed::<ReplayRecord, ReplayEvent>(self.pool.clone(), sql, after, REPLAY_CHUNK))
     }
 }
 
-/// A row of a replay's query.
+/// A row of [`REPLAY_COLUMNS`].
 #[derive(sqlx::FromRow)]
 struct ReplayRecord {
     position: i64,
@@ -260,7 +257,7 @@ impl TryFrom<ReplayRecord> for ReplayEvent {
 /// them run on both cores.
 fn read_streamed<R, T>(
     pool: PgPool,
-    sql: &'static str,
+    sql: String,
     after: i64,
     chunk_size: usize,
 ) -> tokio::sync::mpsc::Receiver<Result<Vec<T>, StoreError>>
@@ -270,7 +267,7 @@ where
 {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<T>, StoreError>>(4);
     tokio::spawn(async move {
-        let mut rows = sqlx::query_as::<_, R>(sql).bind(after).fetch(&pool);
+        let mut rows = sqlx::query_as::<_, R>(&sql).bind(after).fetch(&pool);
         let mut chunk = Vec::with_capacity(chunk_size);
         loop {
             match rows.try_next().await {

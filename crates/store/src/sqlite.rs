@@ -207,8 +207,8 @@ impl EventStore for SqliteEventStore {
 const STREAM_CHUNK: usize = 1_024;
 /// Events per read transaction of the reading thread.
 const STREAM_PAGE: i64 = 20_000;
-/// The columns of a [`ReplayEvent`].
-const REPLAY_COLUMNS: &str =
+/// The columns of a [`ReplayEvent`], on both backends.
+pub(crate) const REPLAY_COLUMNS: &str =
     "position, stream_id, stream_type, stream_version, event_type, schema_version, payload, recorded_at_us";
 
 /// Reads the log with rusqlite on a thread of its own and hands the events over in chunks of up
