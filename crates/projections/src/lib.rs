@@ -15,6 +15,7 @@ pub mod fold;
 pub mod notifications;
 pub mod queries;
 pub mod replay;
+mod rows;
 pub mod runner;
 pub mod status;
 

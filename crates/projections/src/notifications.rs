@@ -11,7 +11,7 @@ use cachet_store::StoredEvent;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 
-use crate::dossiers::{Placeholders, MAX_BINDS};
+use crate::rows::{insert, json, AnyQuery, Placeholders, Record};
 use crate::status::StatusView;
 use crate::ProjectionError;
 
@@ -98,7 +98,7 @@ pub async fn start(conn: &mut AnyConnection) -> Result<i64, ProjectionError> {
 
 /// Queues a mail; one already queued under the same id is kept as it is.
 pub async fn queue(conn: &mut AnyConnection, note: &Notification) -> Result<(), ProjectionError> {
-    let payload = serde_json::to_string(&note.payload).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+    let payload = json(&note.payload)?;
     sqlx::query(
         "INSERT INTO mail_outbox (mail_id, kind, dossier_id, payload, state, attempts, next_attempt_at_us, queued_at_us) \
          VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5) ON CONFLICT (mail_id) DO NOTHING",
@@ -113,34 +113,58 @@ pub async fn queue(conn: &mut AnyConnection, note: &Notification) -> Result<(), 
     Ok(())
 }
 
-/// Queues the mails of a batch, like [`queue`] but in as few statements as [`MAX_BINDS`] allows:
-/// on a busy day most events call for a mail.
+/// A mail to queue, its fields named and ordered as `mail_outbox`'s columns.
+#[derive(serde::Serialize)]
+struct MailRecord<'a> {
+    mail_id: &'a str,
+    kind: &'static str,
+    dossier_id: &'a str,
+    payload: String,
+    state: &'static str,
+    attempts: i64,
+    next_attempt_at_us: i64,
+    queued_at_us: i64,
+}
+
+impl Record for MailRecord<'_> {
+    const COLUMNS: &'static str =
+        "mail_id, kind, dossier_id, payload, state, attempts, next_attempt_at_us, queued_at_us";
+    const WIDTH: usize = 8;
+
+    fn bind<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        query
+            .bind(self.mail_id)
+            .bind(self.kind)
+            .bind(self.dossier_id)
+            .bind(&self.payload)
+            .bind(self.state)
+            .bind(self.attempts)
+            .bind(self.next_attempt_at_us)
+            .bind(self.queued_at_us)
+    }
+}
+
+/// Queues the mails of a batch, like [`queue`] but in a few statements ([`insert`]): on a busy
+/// day most events call for a mail.
 pub(crate) async fn queue_all(
     conn: &mut AnyConnection,
     placeholders: Placeholders,
     notes: &[Notification],
 ) -> Result<(), ProjectionError> {
-    const WIDTH: usize = 8;
-    for chunk in notes.chunks(MAX_BINDS / WIDTH) {
-        let sql = format!(
-            "INSERT INTO mail_outbox (mail_id, kind, dossier_id, payload, state, attempts, next_attempt_at_us, \
-             queued_at_us) VALUES {} ON CONFLICT (mail_id) DO NOTHING",
-            placeholders.values(chunk.len(), WIDTH)
-        );
-        let mut query = sqlx::query(&sql).persistent(false);
-        for note in chunk {
-            let payload = serde_json::to_string(&note.payload).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
-            query = query
-                .bind(note.mail_id.clone())
-                .bind(note.kind)
-                .bind(note.dossier_id.clone())
-                .bind(payload)
-                .bind("pending")
-                .bind(0_i64)
-                .bind(note.queued_at_us)
-                .bind(note.queued_at_us);
-        }
-        query.execute(&mut *conn).await?;
-    }
-    Ok(())
+    let records = notes
+        .iter()
+        .map(|note| {
+            Ok(MailRecord {
+                mail_id: &note.mail_id,
+                kind: note.kind,
+                dossier_id: &note.dossier_id,
+                payload: json(&note.payload)?,
+                state: "pending",
+                attempts: 0,
+                next_attempt_at_us: note.queued_at_us,
+                queued_at_us: note.queued_at_us,
+            })
+        })
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
+    insert(conn, placeholders, "mail_outbox", &records, "ON CONFLICT (mail_id) DO NOTHING").await
 }
