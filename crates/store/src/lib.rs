@@ -16,6 +16,7 @@ pub mod error;
 pub mod hash;
 pub mod merkle;
 pub mod postgres;
+pub mod reader;
 pub mod sqlite;
 pub mod typed;
 pub mod verify;

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::appender::{stage_batch, Appender, BatchTx, EventRow, Lookup, Staged, Writes, MAX_BATCH};
+use crate::reader::GroupedReads;
 use crate::sqlite::{into_events, CommandRecord, EventRecord, EVENT_COLUMNS, REPLAY_COLUMNS};
 use crate::{
     AppendOutcome, AppendRequest, Backend, EventStore, Head, NewEvent, ReplayEvent, StoreError, StoredEvent,
@@ -35,6 +36,7 @@ pub struct PgEventStore {
     pool: PgPool,
     options: PgConnectOptions,
     appender: Appender,
+    reads: GroupedReads,
     positions: watch::Receiver<i64>,
 }
 
@@ -61,7 +63,9 @@ impl PgEventStore {
         let writer_options = writer_options(&options);
         let writer = PgWriter { conn: writer_options.connect().await?, options: writer_options };
         let (appender, _task) = Appender::spawn(writer, positions_tx, max_batch);
-        Ok(Self { pool, options, appender, positions })
+        let read_pool = pool.clone();
+        let reads = GroupedReads::spawn(move |ids| read_streams(read_pool.clone(), ids));
+        Ok(Self { pool, options, appender, reads, positions })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -185,8 +189,7 @@ impl EventStore for PgEventStore {
     }
 
     async fn read_stream(&self, stream_id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version");
-        into_events(sqlx::query_as(&sql).bind(stream_id).fetch_all(&self.pool).await?)
+        self.reads.read_stream(stream_id).await
     }
 
     async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
@@ -255,6 +258,13 @@ impl TryFrom<ReplayRecord> for ReplayEvent {
 /// One query (`$1` is the position to read after) streamed by a task of its own, where sqlx
 /// decodes the rows, handed over in chunks of up to `chunk_size`: decoding rows and consuming
 /// them run on both cores.
+/// Every event of these streams, in stream order within each: one query for a group of reads.
+async fn read_streams(pool: PgPool, stream_ids: Vec<Uuid>) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql =
+        format!("SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ANY($1) ORDER BY stream_id, stream_version");
+    into_events(sqlx::query_as(&sql).bind(stream_ids).fetch_all(&pool).await?)
+}
+
 fn read_streamed<R, T>(
     pool: PgPool,
     sql: String,
