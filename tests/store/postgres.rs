@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use cachet_store::postgres::PgEventStore;
 use cachet_store::verify::verify_chain;
 use cachet_store::{EventStore, ExpectedVersion};
+use futures::TryStreamExt;
 use sqlx::{Connection, Executor};
 use uuid::Uuid;
 
@@ -301,5 +302,29 @@ async fn the_writer_session_does_not_depend_on_server_defaults() {
         sqlx::query_scalar("SELECT count(DISTINCT pid) FROM writer_sessions").fetch_one(&mut conn).await.unwrap();
     assert_eq!(writers, 3, "the appender, the held append, the appender reconnected");
     conn.close().await.unwrap();
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_stopped_in_the_middle_of_its_copy_leaves_the_store_usable() {
+    let Some(h) = PgHarness::new().await else { return };
+    let store = h.connect().await;
+    // Enough events for the COPY to be cut off while the server still has rows to send.
+    let total = cachet_store::REPLAY_CHUNK * 8;
+    for _ in 0..total / 1_000 {
+        store.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 1_000)).await.unwrap();
+    }
+    for _ in 0..20 {
+        let mut replay = store.replay_from(0);
+        let first = replay.try_next().await.unwrap().expect("a first chunk");
+        assert_eq!(first.first().map(|e| e.position), Some(1));
+        drop(replay);
+    }
+    // Every connection of the pool still answers, and a whole replay still reads everything.
+    for _ in 0..32 {
+        store.head().await.unwrap();
+    }
+    let positions: Vec<i64> = store.replay_from(0).map_ok(|c| c.len() as i64).try_collect().await.unwrap();
+    assert_eq!(positions.iter().sum::<i64>(), (total / 1_000 * 1_000) as i64);
     h.finish().await;
 }

@@ -15,6 +15,7 @@ pub mod bundle;
 pub mod error;
 pub mod hash;
 pub mod merkle;
+mod pgcopy;
 pub mod postgres;
 pub mod reader;
 pub mod sqlite;

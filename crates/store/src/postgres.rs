@@ -14,14 +14,16 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use futures::TryStreamExt;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::Postgres;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::appender::{stage_batch, Appender, BatchTx, EventRow, Lookup, Staged, Writes, MAX_BATCH};
-use crate::reader::GroupedReads;
-use crate::sqlite::{into_events, CommandRecord, EventRecord, EVENT_COLUMNS, REPLAY_COLUMNS};
+use crate::reader::{GroupedReads, IN_FLIGHT};
+use crate::sqlite::{into_events, CommandRecord, EventRecord, EVENT_COLUMNS};
 use crate::{
     AppendOutcome, AppendRequest, Backend, EventStore, Head, NewEvent, ReplayEvent, StoreError, StoredEvent,
     REPLAY_CHUNK,
@@ -63,7 +65,13 @@ impl PgEventStore {
         let writer_options = writer_options(&options);
         let writer = PgWriter { conn: writer_options.connect().await?, options: writer_options };
         let (appender, _task) = Appender::spawn(writer, positions_tx, max_batch);
-        let read_pool = pool.clone();
+        // The grouped reads have connections of their own, one per query in flight. Their one
+        // statement takes a list of a different length each time: with the default plan cache
+        // mode, PostgreSQL planned it again at every bind (0.2 ms, more than the query).
+        let read_pool = PgPoolOptions::new()
+            .max_connections(IN_FLIGHT as u32)
+            .connect_with(options.clone().options([("plan_cache_mode", "force_generic_plan")]))
+            .await?;
         let reads = GroupedReads::spawn(move |ids| read_streams(read_pool.clone(), ids));
         Ok(Self { pool, options, appender, reads, positions })
     }
@@ -221,43 +229,10 @@ impl EventStore for PgEventStore {
     }
 
     fn replay_from(&self, after: i64) -> BoxStream<'_, Result<Vec<ReplayEvent>, StoreError>> {
-        let sql = format!("SELECT {REPLAY_COLUMNS} FROM events WHERE position > $1 ORDER BY position");
-        crate::chunks_of(read_streamed::<ReplayRecord, ReplayEvent>(self.pool.clone(), sql, after, REPLAY_CHUNK))
+        crate::chunks_of(crate::pgcopy::replay_by_copy(self.pool.clone(), after, REPLAY_CHUNK))
     }
 }
 
-/// A row of [`REPLAY_COLUMNS`].
-#[derive(sqlx::FromRow)]
-struct ReplayRecord {
-    position: i64,
-    stream_id: Uuid,
-    stream_type: String,
-    stream_version: i64,
-    event_type: String,
-    schema_version: i32,
-    payload: Vec<u8>,
-    recorded_at_us: i64,
-}
-
-impl TryFrom<ReplayRecord> for ReplayEvent {
-    type Error = StoreError;
-    fn try_from(r: ReplayRecord) -> Result<Self, StoreError> {
-        Ok(ReplayEvent {
-            position: r.position,
-            stream_id: r.stream_id,
-            stream_type: r.stream_type,
-            stream_version: r.stream_version,
-            event_type: r.event_type,
-            schema_version: r.schema_version,
-            payload: r.payload,
-            recorded_at: crate::from_micros(r.recorded_at_us)?,
-        })
-    }
-}
-
-/// One query (`$1` is the position to read after) streamed by a task of its own, where sqlx
-/// decodes the rows, handed over in chunks of up to `chunk_size`: decoding rows and consuming
-/// them run on both cores.
 /// Every event of these streams, in stream order within each: one query for a group of reads.
 async fn read_streams(pool: PgPool, stream_ids: Vec<Uuid>) -> Result<Vec<StoredEvent>, StoreError> {
     let sql =
@@ -265,6 +240,9 @@ async fn read_streams(pool: PgPool, stream_ids: Vec<Uuid>) -> Result<Vec<StoredE
     into_events(sqlx::query_as(&sql).bind(stream_ids).fetch_all(&pool).await?)
 }
 
+/// One query (`$1` is the position to read after) streamed by a task of its own, where sqlx
+/// decodes the rows, handed over in chunks of up to `chunk_size`: decoding rows and consuming
+/// them run on both cores.
 fn read_streamed<R, T>(
     pool: PgPool,
     sql: String,
@@ -277,35 +255,65 @@ where
 {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<T>, StoreError>>(4);
     tokio::spawn(async move {
-        let mut rows = sqlx::query_as::<_, R>(&sql).bind(after).fetch(&pool);
-        let mut chunk = Vec::with_capacity(chunk_size);
-        loop {
-            match rows.try_next().await {
-                Ok(Some(record)) => match T::try_from(record) {
-                    Ok(event) => chunk.push(event),
+        let mut conn = match in_position_order(&pool).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                let _ = sender.send(Err(e)).await;
+                return;
+            }
+        };
+        let whole = async {
+            let mut rows = sqlx::query_as::<_, R>(&sql).bind(after).fetch(&mut *conn);
+            let mut chunk = Vec::with_capacity(chunk_size);
+            loop {
+                match rows.try_next().await {
+                    Ok(Some(record)) => match T::try_from(record) {
+                        Ok(event) => chunk.push(event),
+                        Err(e) => {
+                            let _ = sender.send(Err(e)).await;
+                            return false;
+                        }
+                    },
+                    Ok(None) => break,
                     Err(e) => {
-                        let _ = sender.send(Err(e)).await;
-                        return;
+                        let _ = sender.send(Err(e.into())).await;
+                        return false;
                     }
-                },
-                Ok(None) => break,
-                Err(e) => {
-                    let _ = sender.send(Err(e.into())).await;
-                    return;
+                }
+                if chunk.len() == chunk_size {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_size));
+                    if sender.send(Ok(full)).await.is_err() {
+                        return false;
+                    }
                 }
             }
-            if chunk.len() == chunk_size {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_size));
-                if sender.send(Ok(full)).await.is_err() {
-                    return;
-                }
+            if !chunk.is_empty() {
+                let _ = sender.send(Ok(chunk)).await;
             }
+            true
         }
-        if !chunk.is_empty() {
-            let _ = sender.send(Ok(chunk)).await;
-        }
+        .await;
+        give_back(conn, whole).await;
     });
     receiver
+}
+
+/// A connection of its own for a read of the log in position order, set to read by the
+/// primary key. Without statistics (after a bulk load autovacuum has not seen yet) the planner
+/// scanned the table and sorted every row on disk before sending the first: more than half of
+/// a replay's time, all of it in PostgreSQL. Give it back with [`give_back`].
+pub(crate) async fn in_position_order(pool: &PgPool) -> Result<PoolConnection<Postgres>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("SET enable_sort = off").execute(&mut *conn).await?;
+    Ok(conn)
+}
+
+/// Returns a connection of [`in_position_order`] to the pool with the planner's default, or
+/// closes it when its read stopped before the end (it may still be sending rows).
+pub(crate) async fn give_back(mut conn: PoolConnection<Postgres>, whole: bool) {
+    if !whole || sqlx::query("RESET enable_sort").execute(&mut *conn).await.is_err() {
+        drop(conn.detach());
+    }
 }
 
 struct PgWriter {
