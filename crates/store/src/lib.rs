@@ -158,6 +158,12 @@ pub trait EventStore: Send + Sync {
     /// The events of one stream in version order.
     async fn read_stream(&self, stream_id: Uuid) -> Result<Vec<StoredEvent>, StoreError>;
 
+    /// The events of one stream in version order, with only what a fold needs: what the command
+    /// path reads before deciding ([`typed::load`]).
+    async fn read_stream_to_fold(&self, stream_id: Uuid) -> Result<Vec<ReplayEvent>, StoreError> {
+        Ok(self.read_stream(stream_id).await?.into_iter().map(ReplayEvent::from).collect())
+    }
+
     /// Up to `limit` events with a position greater than `after`, in order.
     async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;
 

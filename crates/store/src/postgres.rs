@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::appender::{stage_batch, Appender, BatchTx, EventRow, Lookup, Staged, Writes, MAX_BATCH};
 use crate::reader::{GroupedReads, IN_FLIGHT};
-use crate::sqlite::{into_events, CommandRecord, EventRecord, EVENT_COLUMNS};
+use crate::sqlite::{into_events, CommandRecord, EventRecord, EVENT_COLUMNS, REPLAY_COLUMNS};
 use crate::{
     AppendOutcome, AppendRequest, Backend, EventStore, Head, NewEvent, ReplayEvent, StoreError, StoredEvent,
     REPLAY_CHUNK,
@@ -38,7 +38,7 @@ pub struct PgEventStore {
     pool: PgPool,
     options: PgConnectOptions,
     appender: Appender,
-    reads: GroupedReads,
+    reads: GroupedReads<ReplayEvent>,
     positions: watch::Receiver<i64>,
 }
 
@@ -197,6 +197,11 @@ impl EventStore for PgEventStore {
     }
 
     async fn read_stream(&self, stream_id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version");
+        into_events(sqlx::query_as(&sql).bind(stream_id).fetch_all(&self.pool).await?)
+    }
+
+    async fn read_stream_to_fold(&self, stream_id: Uuid) -> Result<Vec<ReplayEvent>, StoreError> {
         self.reads.read_stream(stream_id).await
     }
 
@@ -233,11 +238,42 @@ impl EventStore for PgEventStore {
     }
 }
 
-/// Every event of these streams, in stream order within each: one query for a group of reads.
-async fn read_streams(pool: PgPool, stream_ids: Vec<Uuid>) -> Result<Vec<StoredEvent>, StoreError> {
+/// A row of [`REPLAY_COLUMNS`].
+#[derive(sqlx::FromRow)]
+struct ReplayRecord {
+    position: i64,
+    stream_id: Uuid,
+    stream_type: String,
+    stream_version: i64,
+    event_type: String,
+    schema_version: i32,
+    payload: Vec<u8>,
+    recorded_at_us: i64,
+}
+
+impl TryFrom<ReplayRecord> for ReplayEvent {
+    type Error = StoreError;
+    fn try_from(r: ReplayRecord) -> Result<Self, StoreError> {
+        Ok(ReplayEvent {
+            position: r.position,
+            stream_id: r.stream_id,
+            stream_type: r.stream_type,
+            stream_version: r.stream_version,
+            event_type: r.event_type,
+            schema_version: r.schema_version,
+            payload: r.payload,
+            recorded_at: crate::from_micros(r.recorded_at_us)?,
+        })
+    }
+}
+
+/// Every event of these streams, in stream order within each, with the columns a fold needs:
+/// one query for a group of reads.
+async fn read_streams(pool: PgPool, stream_ids: Vec<Uuid>) -> Result<Vec<ReplayEvent>, StoreError> {
     let sql =
-        format!("SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ANY($1) ORDER BY stream_id, stream_version");
-    into_events(sqlx::query_as(&sql).bind(stream_ids).fetch_all(&pool).await?)
+        format!("SELECT {REPLAY_COLUMNS} FROM events WHERE stream_id = ANY($1) ORDER BY stream_id, stream_version");
+    let records: Vec<ReplayRecord> = sqlx::query_as(&sql).bind(stream_ids).fetch_all(&pool).await?;
+    records.into_iter().map(ReplayEvent::try_from).collect()
 }
 
 /// One query (`$1` is the position to read after) streamed by a task of its own, where sqlx

@@ -83,8 +83,8 @@ fn decode_at<E: DomainEvent>(
 
 /// Reads and decodes a whole stream: its events and its current version (0 if it does not exist).
 pub async fn load<E: DomainEvent>(store: &dyn EventStore, stream_id: Uuid) -> Result<(Vec<E>, i64), StoreError> {
-    let stored = store.read_stream(stream_id).await?;
+    let stored = store.read_stream_to_fold(stream_id).await?;
     let version = stored.last().map_or(0, |e| e.stream_version);
-    let events = stored.iter().map(decode).collect::<Result<Vec<E>, _>>()?;
+    let events = stored.iter().map(decode_replayed).collect::<Result<Vec<E>, _>>()?;
     Ok((events, version))
 }
