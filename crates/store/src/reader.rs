@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
-use crate::{ReplayEvent, StoreError, StoredEvent};
+use crate::{ReplayEvent, StoreError};
 
 /// The most queries of grouped reads running at once.
 pub const IN_FLIGHT: usize = 4;
@@ -25,12 +25,6 @@ pub const MAX_GROUP: usize = 256;
 /// An event read from a stream.
 pub(crate) trait OfStream: Clone + Send + 'static {
     fn stream_id(&self) -> Uuid;
-}
-
-impl OfStream for StoredEvent {
-    fn stream_id(&self) -> Uuid {
-        self.stream_id
-    }
 }
 
 impl OfStream for ReplayEvent {
@@ -142,22 +136,16 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn event(stream_id: Uuid, stream_version: i64) -> StoredEvent {
-        StoredEvent {
+    fn event(stream_id: Uuid, stream_version: i64) -> ReplayEvent {
+        ReplayEvent {
             position: stream_version,
-            event_id: Uuid::new_v4(),
             stream_id,
             stream_type: "dossier".to_owned(),
             stream_version,
             event_type: "Transferred".to_owned(),
             schema_version: 1,
             payload: b"{}".to_vec(),
-            metadata: b"{}".to_vec(),
-            command_id: None,
-            occurred_at: chrono::Utc::now(),
             recorded_at: chrono::Utc::now(),
-            prev_hash: vec![0; 32],
-            hash: vec![0; 32],
         }
     }
 
@@ -193,9 +181,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_stream_without_events_reads_empty_and_an_error_reaches_every_read() {
-        let reads: GroupedReads<StoredEvent> = GroupedReads::spawn(|_ids: Vec<Uuid>| async { Ok(Vec::new()) });
+        let reads: GroupedReads<ReplayEvent> = GroupedReads::spawn(|_ids: Vec<Uuid>| async { Ok(Vec::new()) });
         assert!(reads.read_stream(Uuid::new_v4()).await.expect("no events").is_empty());
-        let failing: GroupedReads<StoredEvent> =
+        let failing: GroupedReads<ReplayEvent> =
             GroupedReads::spawn(|_ids: Vec<Uuid>| async { Err(StoreError::Closed) });
         let answers = futures::future::join_all((0..10).map(|_| failing.read_stream(Uuid::new_v4()))).await;
         assert!(answers.iter().all(|a| matches!(a, Err(StoreError::Closed))));
