@@ -220,9 +220,34 @@ pub async fn statistics_and_queues_reflect_the_states(app: &TestApp) {
     assert_eq!(app.statistics(session).await["by_status"]["under_review"], 2);
 }
 
+/// Pages in the second half of a queue are read from its other end; every page, joined, is the
+/// whole queue in order, and a page past the end is empty.
+pub async fn the_pages_of_a_queue_are_the_queue_in_order(app: &TestApp) {
+    let session = app.session_until(days_from_today(30)).await;
+    let mut dossiers = Vec::new();
+    for _ in 0..5 {
+        let dossier = app.pre_register(session, candidate()).await;
+        app.record_postal_receipt(dossier, days_from_today(0), days_from_today(0)).await.done();
+        dossiers.push(dossier.to_string());
+    }
+    let mut seen = Vec::new();
+    for page in 1..=4 {
+        let body: Value = app
+            .get(&format!("/api/sessions/{session}/queues/to_transfer?page={page}&per_page=2"), Caller::Staff)
+            .await
+            .ok();
+        assert_eq!(body["total"], 5, "page {page}");
+        let items = body["items"].as_array().expect("items");
+        assert_eq!(items.len(), [2, 2, 1, 0][page - 1], "page {page}");
+        seen.extend(items.iter().map(|item| item["dossier_id"].as_str().expect("an id").to_owned()));
+    }
+    assert_eq!(seen, dossiers, "oldest first, each once");
+}
+
 crate::api_tests!(
     the_openapi_document_is_3_1_and_lists_every_route_served,
     the_openapi_document_names_callers_problems_and_headers,
     health_readiness_metrics_and_request_ids_answer,
     statistics_and_queues_reflect_the_states,
+    the_pages_of_a_queue_are_the_queue_in_order,
 );

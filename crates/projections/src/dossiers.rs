@@ -27,9 +27,27 @@ pub struct DossiersProjection;
 pub const STATUS: &str = "dossier_status";
 pub const PIECES: &str = "dossier_pieces";
 pub const SESSIONS: &str = "exam_sessions";
-/// The number of each session's dossiers in each status, kept as they change, so the office's
-/// dashboard never counts a large session.
+/// The number of each session's dossiers in each status, deposit channel and kind of rejection,
+/// kept as they change, so the office's dashboard and statistics never count a large session.
 pub const COUNTS: &str = "dossier_counts";
+
+/// What [`COUNTS`] counts a dossier under: `(dimension, code)` pairs.
+pub mod dimension {
+    /// By status code (`deposited`, `complete`…).
+    pub const STATUS: &str = "status";
+    /// By deposit channel code (dossiers with a deposit).
+    pub const CHANNEL: &str = "channel";
+    /// By kind of rejection reason (rejected dossiers).
+    pub const REJECTION: &str = "rejection";
+}
+
+/// The `(dimension, code)` pairs a dossier counts under, from the columns of its status row.
+fn tally(view: &StatusView, state: &DossierState) -> Vec<(&'static str, &'static str)> {
+    let mut keys = vec![(dimension::STATUS, view.status.code())];
+    keys.extend(view.deposit.as_ref().map(|d| (dimension::CHANNEL, d.channel.code())));
+    keys.extend(state.rejection.as_ref().map(|r| (dimension::REJECTION, r.code())));
+    keys
+}
 
 /// The state of one piece as the pieces page shows it.
 pub fn piece_state_code(piece: Option<&PieceState>) -> (&'static str, Option<String>) {
@@ -54,8 +72,9 @@ fn kind_code(kind: PieceKind) -> &'static str {
 }
 
 struct Entry {
-    /// The status before this batch, `None` for a dossier new to the read model.
-    before: Option<&'static str>,
+    /// What it counted under before this batch ([`tally`]), nothing for a dossier new to the
+    /// read model.
+    before: Vec<(&'static str, &'static str)>,
     state: DossierState,
     version: i64,
     position: i64,
@@ -65,7 +84,7 @@ struct Entry {
 impl Entry {
     /// A dossier as the read model held it before this batch.
     fn saved(state: DossierState) -> Self {
-        let before = StatusView::from_state(&state, 0, 0).map(|view| view.status.code());
+        let before = StatusView::from_state(&state, 0, 0).map(|view| tally(&view, &state)).unwrap_or_default();
         Self { before, state, version: 0, position: 0, updated_at_us: 0 }
     }
 }
@@ -92,7 +111,8 @@ impl Projection for DossiersProjection {
     fn version(&self) -> i64 {
         // 2: an extended deadline shows in the session's configuration too.
         // 3: the per-session counts by status (`dossier_counts`).
-        3
+        // 4: those counts by deposit channel and kind of rejection too, instead of two indexes.
+        4
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -106,9 +126,10 @@ impl Projection for DossiersProjection {
             format!(
                 "CREATE TABLE IF NOT EXISTS {counts} (
                     session_id TEXT NOT NULL,
-                    status TEXT NOT NULL,
+                    dimension TEXT NOT NULL,
+                    code TEXT NOT NULL,
                     n BIGINT NOT NULL,
-                    PRIMARY KEY (session_id, status)
+                    PRIMARY KEY (session_id, dimension, code)
                 )"
             ),
             format!(
@@ -136,9 +157,6 @@ impl Projection for DossiersProjection {
             format!("CREATE INDEX IF NOT EXISTS {status}_user_code ON {status} (user_code)"),
             // A search that matches much of a session reads it in this order until a page is full.
             format!("CREATE INDEX IF NOT EXISTS {status}_registered ON {status} (session_id, registered_at_us, dossier_id)"),
-            // The session statistics count by channel and by kind of rejection from these alone.
-            format!("CREATE INDEX IF NOT EXISTS {status}_channel ON {status} (session_id, deposit_channel)"),
-            format!("CREATE INDEX IF NOT EXISTS {status}_rejection ON {status} (session_id, rejection_kind)"),
             format!(
                 "CREATE TABLE IF NOT EXISTS {pieces} (
                     dossier_id TEXT NOT NULL,
@@ -232,14 +250,14 @@ impl Projection for DossiersProjection {
                 Some(Row { id, view, entry })
             })
             .collect();
-        let mut moves: BTreeMap<(Uuid, &'static str), i64> = BTreeMap::new();
+        let mut moves: BTreeMap<(Uuid, &'static str, &'static str), i64> = BTreeMap::new();
         for Row { view, entry, .. } in &rows {
             let session_id = view.session_id.as_uuid();
-            if entry.before != Some(view.status.code()) {
-                if let Some(before) = entry.before {
-                    *moves.entry((session_id, before)).or_default() -= 1;
-                }
-                *moves.entry((session_id, view.status.code())).or_default() += 1;
+            for &(dimension, code) in &entry.before {
+                *moves.entry((session_id, dimension, code)).or_default() -= 1;
+            }
+            for (dimension, code) in tally(view, &entry.state) {
+                *moves.entry((session_id, dimension, code)).or_default() += 1;
             }
         }
         // Read after the batch's session events are applied: a session opened in this batch
@@ -258,23 +276,27 @@ impl Projection for DossiersProjection {
         }
         write_pieces(conn, placeholders, &pieces, &by_session).await?;
         notifications::queue_all(conn, placeholders, &mails).await?;
-        for ((session_id, code), delta) in moves.into_iter().filter(|(_, delta)| *delta != 0) {
+        for ((session_id, dimension, code), delta) in moves.into_iter().filter(|(_, delta)| *delta != 0) {
             sqlx::query(&format!(
-                "INSERT INTO {counts} (session_id, status, n) VALUES ($1, $2, $3) \
-                 ON CONFLICT (session_id, status) DO UPDATE SET n = {counts}.n + excluded.n"
+                "INSERT INTO {counts} (session_id, dimension, code, n) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (session_id, dimension, code) DO UPDATE SET n = {counts}.n + excluded.n"
             ))
             .bind(session_id.to_string())
+            .bind(dimension)
             .bind(code)
             .bind(delta)
             .execute(&mut *conn)
             .await?;
-            // A row exists only for a status some dossier is in, however the events were batched,
-            // so the live table equals its rebuild.
-            sqlx::query(&format!("DELETE FROM {counts} WHERE session_id = $1 AND status = $2 AND n = 0"))
-                .bind(session_id.to_string())
-                .bind(code)
-                .execute(&mut *conn)
-                .await?;
+            // A row exists only for a code some dossier counts under, however the events were
+            // batched, so the live table equals its rebuild.
+            sqlx::query(&format!(
+                "DELETE FROM {counts} WHERE session_id = $1 AND dimension = $2 AND code = $3 AND n = 0"
+            ))
+            .bind(session_id.to_string())
+            .bind(dimension)
+            .bind(code)
+            .execute(&mut *conn)
+            .await?;
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::ReadDb;
-use crate::dossiers::{COUNTS, PIECES, SESSIONS, STATUS};
+use crate::dossiers::{dimension, COUNTS, PIECES, SESSIONS, STATUS};
 use crate::ProjectionError;
 
 /// How the dossier was deposited, and why it was on time or late.
@@ -272,20 +272,25 @@ pub async fn queue(
     let (page, per_page) = (page.clamp(1, MAX_PAGE), per_page.clamp(1, MAX_PER_PAGE));
     // Both are clamped, so this cannot overflow; saturate all the same rather than panic.
     let offset = (page - 1).saturating_mul(per_page);
-    let total: i64 =
-        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {STATUS} WHERE session_id = $1 AND status = $2"))
-            .bind(session_id.to_string())
-            .bind(queue.status().code())
-            .fetch_one(&db.pool)
-            .await?;
+    let total = status_counts(db, session_id).await?.get(queue.status().code()).copied().unwrap_or(0);
+    // The page's dossiers are picked on the queue's index alone, from the nearer end of the
+    // queue, before their rows are read: a page in the middle of a large queue skips index
+    // entries, not rows. (A page past the end, e.g. from a stale link, is read as it is: empty.)
+    let rows_on_page = (total - offset).clamp(0, per_page);
+    let from_end = total - offset - rows_on_page;
+    let (scan, limit, skip) = if rows_on_page > 0 && from_end < offset {
+        ("DESC", rows_on_page, from_end)
+    } else {
+        ("ASC", per_page, offset)
+    };
+    let columns = STATUS_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ");
     let rows = sqlx::query(&format!(
-        "SELECT {STATUS_COLUMNS} FROM {STATUS} WHERE session_id = $1 AND status = $2 \
-         ORDER BY registered_at_us, dossier_id LIMIT $3 OFFSET $4"
+        "SELECT {columns} FROM (SELECT dossier_id FROM {STATUS} WHERE session_id = $1 AND status = $2 \
+         ORDER BY registered_at_us {scan}, dossier_id {scan} LIMIT {limit} OFFSET {skip}) p \
+         JOIN {STATUS} s ON s.dossier_id = p.dossier_id ORDER BY s.registered_at_us, s.dossier_id"
     ))
     .bind(session_id.to_string())
     .bind(queue.status().code())
-    .bind(per_page)
-    .bind(offset)
     .fetch_all(&db.pool)
     .await?;
     let items = rows.iter().map(status_from_row).collect::<Result<_, _>>()?;
@@ -304,34 +309,44 @@ pub struct Statistics {
     pub by_rejection: BTreeMap<String, i64>,
 }
 
-async fn counts(db: &ReadDb, column: &str, session_id: Uuid) -> Result<BTreeMap<String, i64>, ProjectionError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {column} AS k, COUNT(*) AS n FROM {STATUS} WHERE session_id = $1 AND {column} IS NOT NULL GROUP BY {column}"
-    ))
-    .bind(session_id.to_string())
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter().map(|row| Ok((row.try_get::<String, _>("k")?, row.try_get::<i64, _>("n")?))).collect()
+/// A session's counts under one dimension of [`COUNTS`], as the read model keeps them (no count
+/// of the session's rows).
+async fn counts(db: &ReadDb, session_id: Uuid, dimension: &str) -> Result<BTreeMap<String, i64>, ProjectionError> {
+    let rows =
+        sqlx::query(&format!("SELECT code, n FROM {COUNTS} WHERE session_id = $1 AND dimension = $2 AND n <> 0"))
+            .bind(session_id.to_string())
+            .bind(dimension)
+            .fetch_all(&db.pool)
+            .await?;
+    rows.iter().map(|row| Ok((row.try_get::<String, _>("code")?, row.try_get::<i64, _>("n")?))).collect()
 }
 
-/// The number of a session's dossiers in each status, as the read model keeps them (no count of
-/// the session's rows).
+/// The number of a session's dossiers in each status.
 pub async fn status_counts(db: &ReadDb, session_id: Uuid) -> Result<BTreeMap<String, i64>, ProjectionError> {
-    let rows = sqlx::query(&format!("SELECT status, n FROM {COUNTS} WHERE session_id = $1 AND n <> 0"))
+    counts(db, session_id, dimension::STATUS).await
+}
+
+/// A session's statistics, from the counts the read model keeps: one query whatever its size.
+pub async fn statistics(db: &ReadDb, session_id: Uuid) -> Result<Statistics, ProjectionError> {
+    let rows = sqlx::query(&format!("SELECT dimension, code, n FROM {COUNTS} WHERE session_id = $1 AND n <> 0"))
         .bind(session_id.to_string())
         .fetch_all(&db.pool)
         .await?;
-    rows.iter().map(|row| Ok((row.try_get::<String, _>("status")?, row.try_get::<i64, _>("n")?))).collect()
-}
-
-pub async fn statistics(db: &ReadDb, session_id: Uuid) -> Result<Statistics, ProjectionError> {
-    let by_status = status_counts(db, session_id).await?;
-    Ok(Statistics {
-        total: by_status.values().sum(),
-        by_status,
-        by_channel: counts(db, "deposit_channel", session_id).await?,
-        by_rejection: counts(db, "rejection_kind", session_id).await?,
-    })
+    let mut stats = Statistics::default();
+    for row in &rows {
+        let (code, n) = (row.try_get::<String, _>("code")?, row.try_get::<i64, _>("n")?);
+        let counts = match row.try_get::<String, _>("dimension")?.as_str() {
+            dimension::STATUS => {
+                stats.total += n;
+                &mut stats.by_status
+            }
+            dimension::CHANNEL => &mut stats.by_channel,
+            dimension::REJECTION => &mut stats.by_rejection,
+            _ => continue,
+        };
+        counts.insert(code, n);
+    }
+    Ok(stats)
 }
 
 /// An exam session as the read model keeps it.
