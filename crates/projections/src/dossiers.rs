@@ -75,6 +75,9 @@ struct Entry {
     /// What it counted under before this batch ([`tally`]), nothing for a dossier new to the
     /// read model.
     before: Vec<(&'static str, &'static str)>,
+    /// The state the read model held before this batch, `None` for a dossier new to it: its
+    /// piece rows are this state's, and only those the batch changes are written.
+    initial: Option<DossierState>,
     state: DossierState,
     version: i64,
     position: i64,
@@ -82,10 +85,14 @@ struct Entry {
 }
 
 impl Entry {
-    /// A dossier as the read model held it before this batch.
-    fn saved(state: DossierState) -> Self {
-        let before = StatusView::from_state(&state, 0, 0).map(|view| tally(&view, &state)).unwrap_or_default();
-        Self { before, state, version: 0, position: 0, updated_at_us: 0 }
+    /// A dossier as the read model held it before this batch, `None` if it had no row.
+    fn saved(initial: Option<DossierState>) -> Self {
+        let before = initial
+            .as_ref()
+            .and_then(|state| StatusView::from_state(state, 0, 0).map(|view| tally(&view, state)))
+            .unwrap_or_default();
+        let state = initial.clone().unwrap_or_default();
+        Self { before, initial, state, version: 0, position: 0, updated_at_us: 0 }
     }
 }
 
@@ -96,10 +103,11 @@ struct Row {
     entry: Entry,
 }
 
-/// The batch's dossiers of one session, whose pieces are that session's catalogue.
+/// The batch's dossiers of one session, whose pieces are that session's catalogue: each with the
+/// state its rows were written from (`None` if it has none yet) and the state the batch leaves.
 struct Catalogued<'a> {
     config: &'a SessionConfig,
-    dossiers: Vec<(Uuid, &'a DossierState)>,
+    dossiers: Vec<(Uuid, Option<&'a DossierState>, &'a DossierState)>,
 }
 
 #[async_trait]
@@ -232,9 +240,8 @@ impl Projection for DossiersProjection {
                 continue;
             }
             let event: DossierEvent = decode(stored)?;
-            let entry = dossiers
-                .entry(stored.stream_id)
-                .or_insert_with(|| Entry::saved(saved.remove(&stored.stream_id).unwrap_or_default()));
+            let entry =
+                dossiers.entry(stored.stream_id).or_insert_with(|| Entry::saved(saved.remove(&stored.stream_id)));
             entry.state = std::mem::take(&mut entry.state).evolve(&event);
             if mail_start.is_some_and(|start| stored.position > start) {
                 mails.extend(notifications::for_event(stored, &event, &entry.state));
@@ -272,7 +279,7 @@ impl Projection for DossiersProjection {
             let Some(config) = configs.get(&session_id) else { continue };
             let catalogued =
                 by_session.entry(session_id).or_insert_with(|| Catalogued { config, dossiers: Vec::new() });
-            catalogued.dossiers.push((row.id, &row.entry.state));
+            catalogued.dossiers.push((row.id, row.entry.initial.as_ref(), &row.entry.state));
         }
         write_pieces(conn, placeholders, &pieces, &by_session).await?;
         notifications::queue_all(conn, placeholders, &mails).await?;
@@ -498,9 +505,9 @@ async fn write_statuses(
 }
 
 /// A piece row, its fields named and ordered as the table's columns.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, PartialEq)]
 struct PieceRecord<'a> {
-    dossier_id: String,
+    dossier_id: &'a str,
     piece_code: &'a str,
     ord: i64,
     label: &'a str,
@@ -520,7 +527,7 @@ impl Record for PieceRecord<'_> {
 
     fn bind<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q> {
         query
-            .bind(&self.dossier_id)
+            .bind(self.dossier_id)
             .bind(self.piece_code)
             .bind(self.ord)
             .bind(self.label)
@@ -534,67 +541,73 @@ impl Record for PieceRecord<'_> {
     }
 }
 
-/// Replaces the pieces of these dossiers with one row per piece of their session's catalogue.
+/// The rows of a dossier's pieces: one per piece of its session's catalogue, in order.
+fn piece_records<'a>(
+    dossier_id: &'a str,
+    config: &'a SessionConfig,
+    state: &'a DossierState,
+) -> impl Iterator<Item = PieceRecord<'a>> + 'a {
+    config.pieces.iter().enumerate().map(move |(ord, spec)| {
+        let piece = state.pieces.get(&spec.code);
+        let (code, reason) = piece_state_code(piece);
+        let file = piece.and_then(|p| p.file.as_ref());
+        PieceRecord {
+            dossier_id,
+            piece_code: spec.code.as_str(),
+            ord: ord as i64,
+            label: &spec.label,
+            kind: kind_code(spec.kind),
+            state: code,
+            reason,
+            filename: file.map(|f| f.filename.as_str()),
+            sha256: file.map(|f| f.sha256.as_str()),
+            media_type: file.map(|f| format!("{:?}", f.media_type).to_lowercase()),
+            size: file.map(|f| f.size as i64),
+        }
+    })
+}
+
+/// Writes the piece rows the batch changes: every row of a dossier new to the read model, and of
+/// the others the rows whose content differs from the state they were written from.
 ///
-/// A dossier's rows are always its session's catalogue, which never changes (a session's
-/// configuration is written once; an extension moves only its deadline), so the rows to delete
-/// are named by the whole primary key: `dossier_id IN (…) AND piece_code IN (…)`. With the
-/// dossiers alone, PostgreSQL, before it has statistics on the table (a rebuild's new tables,
-/// or no autovacuum), estimates a list of hundreds of dossiers at most of the table and reads
-/// all of it for every batch.
+/// A dossier's rows are always its session's whole catalogue, which never changes (a session's
+/// configuration is written once; an extension moves only its deadline), and a dossier's
+/// session is opened before it (pre-registration checks it), so its rows were written with its
+/// first row. Rewriting every row of every dossier of the batch (a `DELETE` and an `INSERT` of
+/// the whole catalogue) cost most of the projection's writes: a piece review changes one row.
 async fn write_pieces(
     conn: &mut AnyConnection,
     placeholders: Placeholders,
     table: &str,
     by_session: &BTreeMap<Uuid, Catalogued<'_>>,
 ) -> Result<(), ProjectionError> {
+    let ids: BTreeMap<Uuid, String> = by_session
+        .values()
+        .flat_map(|catalogued| catalogued.dossiers.iter().map(|(id, _, _)| (*id, id.to_string())))
+        .collect();
+    let mut records = Vec::new();
     for Catalogued { config, dossiers } in by_session.values() {
-        // An empty catalogue never gave a dossier a row.
-        if config.pieces.is_empty() {
-            continue;
-        }
-        let codes = config.pieces.len();
-        for chunk in dossiers.chunks(MAX_BINDS.saturating_sub(codes).max(1)) {
-            let sql = format!(
-                "DELETE FROM {table} WHERE dossier_id IN {} AND piece_code IN {}",
-                placeholders.list(0, chunk.len()),
-                placeholders.list(chunk.len(), codes)
-            );
-            let mut query = sqlx::query(&sql).persistent(false);
-            for (id, _) in chunk {
-                query = query.bind(id.to_string());
+        for &(id, initial, state) in dossiers {
+            let dossier_id = ids[&id].as_str();
+            match initial {
+                None => records.extend(piece_records(dossier_id, config, state)),
+                Some(initial) => records.extend(
+                    piece_records(dossier_id, config, state)
+                        .zip(piece_records(dossier_id, config, initial))
+                        .filter(|(after, before)| after != before)
+                        .map(|(after, _)| after),
+                ),
             }
-            for spec in &config.pieces {
-                query = query.bind(spec.code.as_str().to_owned());
-            }
-            query.execute(&mut *conn).await?;
         }
     }
-    let records: Vec<PieceRecord<'_>> = by_session
-        .values()
-        .flat_map(|Catalogued { config, dossiers }| {
-            dossiers.iter().flat_map(move |&(id, state)| {
-                let dossier_id = id.to_string();
-                config.pieces.iter().enumerate().map(move |(ord, spec)| {
-                    let piece = state.pieces.get(&spec.code);
-                    let (code, reason) = piece_state_code(piece);
-                    let file = piece.and_then(|p| p.file.as_ref());
-                    PieceRecord {
-                        dossier_id: dossier_id.clone(),
-                        piece_code: spec.code.as_str(),
-                        ord: ord as i64,
-                        label: &spec.label,
-                        kind: kind_code(spec.kind),
-                        state: code,
-                        reason,
-                        filename: file.map(|f| f.filename.as_str()),
-                        sha256: file.map(|f| f.sha256.as_str()),
-                        media_type: file.map(|f| format!("{:?}", f.media_type).to_lowercase()),
-                        size: file.map(|f| f.size as i64),
-                    }
-                })
-            })
-        })
-        .collect();
-    insert(conn, placeholders, table, &records, "").await
+    insert(
+        conn,
+        placeholders,
+        table,
+        &records,
+        "ON CONFLICT (dossier_id, piece_code) DO UPDATE SET ord = excluded.ord, label = excluded.label, \
+         kind = excluded.kind, state = excluded.state, reason = excluded.reason, filename = excluded.filename, \
+         sha256 = excluded.sha256, media_type = excluded.media_type, size = excluded.size",
+    )
+    .await
 }
