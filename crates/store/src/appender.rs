@@ -265,57 +265,101 @@ impl Appender {
     /// Starts the appender task; it commits up to `max_batch` requests together (1 commits
     /// each alone, which the benchmarks compare against).
     pub(crate) fn spawn<T: BatchTx + 'static>(
-        mut tx: T,
+        tx: T,
         positions: watch::Sender<i64>,
         max_batch: usize,
     ) -> (Self, JoinHandle<()>) {
         let max_batch = max_batch.max(1);
-        let (sender, mut receiver) = mpsc::channel::<Job>(4 * max_batch);
-        let task = tokio::spawn(async move {
-            let mut jobs = Vec::with_capacity(max_batch);
-            while receiver.recv_many(&mut jobs, max_batch).await > 0 {
-                let requests: Vec<&AppendRequest> = jobs.iter().map(|j| &j.request).collect();
-                match write_batch(&mut tx, &requests).await {
-                    Ok((head, results)) => {
-                        advance(&positions, head.position);
-                        for (job, result) in jobs.drain(..).zip(results) {
-                            let _ = job.reply.send(result);
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(error = %error, batch.size = jobs.len(), "append batch refused");
-                        recover(&mut tx).await;
-                        if jobs.len() == 1 {
-                            for job in jobs.drain(..) {
-                                let _ = job.reply.send(Err(error.clone()));
-                            }
-                            continue;
-                        }
-                        // One request may have broken the whole transaction: retry each alone,
-                        // so only the culprit fails.
-                        for job in jobs.drain(..) {
-                            let result = match write_batch(&mut tx, &[&job.request]).await {
-                                Ok((head, mut results)) => {
-                                    advance(&positions, head.position);
-                                    results.pop().unwrap_or(Err(StoreError::Closed))
-                                }
-                                Err(error) => {
-                                    recover(&mut tx).await;
-                                    Err(error)
-                                }
-                            };
-                            let _ = job.reply.send(result);
-                        }
-                    }
+        let (sender, receiver) = mpsc::channel::<Job>(4 * max_batch);
+        let task = tokio::spawn(run(tx, receiver, positions, max_batch));
+        (Self { jobs: sender }, task)
+    }
+
+    /// [`Appender::spawn`] on a thread and runtime of its own, with the connection `connect`
+    /// opens there (it belongs to that runtime). Under load the service's runtime holds dozens
+    /// of ready tasks (commands decoding, folding, deciding); an appender among them waited its
+    /// turn after each round trip. On PostgreSQL at 64 clients a statement log showed a batch's
+    /// statements taking 0.44 ms of the server's time in a cycle of 1.2 ms; on its own thread a
+    /// command's wait for its append went from 2.75 to 1.8 ms. The thread ends when every
+    /// handle is dropped.
+    pub(crate) async fn spawn_on_own_thread<T, C, F>(
+        connect: C,
+        positions: watch::Sender<i64>,
+        max_batch: usize,
+    ) -> Result<Self, StoreError>
+    where
+        T: BatchTx + 'static,
+        C: FnOnce() -> F + Send + 'static,
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let max_batch = max_batch.max(1);
+        let (sender, receiver) = mpsc::channel::<Job>(4 * max_batch);
+        let (ready, connected) = oneshot::channel::<Result<(), StoreError>>();
+        crate::own_thread("cachet-appender", move || async move {
+            match connect().await {
+                Ok(tx) => {
+                    let _ = ready.send(Ok(()));
+                    run(tx, receiver, positions, max_batch).await;
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e));
                 }
             }
-        });
-        (Self { jobs: sender }, task)
+        })?;
+        connected.await.map_err(|_| StoreError::Closed)??;
+        Ok(Self { jobs: sender })
     }
 
     pub(crate) async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs.send(Job { request, reply }).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// The appender's loop: takes every request waiting, writes them in one transaction, answers.
+/// Ends when every handle is dropped.
+async fn run<T: BatchTx>(
+    mut tx: T,
+    mut receiver: mpsc::Receiver<Job>,
+    positions: watch::Sender<i64>,
+    max_batch: usize,
+) {
+    let mut jobs = Vec::with_capacity(max_batch);
+    while receiver.recv_many(&mut jobs, max_batch).await > 0 {
+        let requests: Vec<&AppendRequest> = jobs.iter().map(|j| &j.request).collect();
+        match write_batch(&mut tx, &requests).await {
+            Ok((head, results)) => {
+                advance(&positions, head.position);
+                for (job, result) in jobs.drain(..).zip(results) {
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, batch.size = jobs.len(), "append batch refused");
+                recover(&mut tx).await;
+                if jobs.len() == 1 {
+                    for job in jobs.drain(..) {
+                        let _ = job.reply.send(Err(error.clone()));
+                    }
+                    continue;
+                }
+                // One request may have broken the whole transaction: retry each alone, so only
+                // the culprit fails.
+                for job in jobs.drain(..) {
+                    let result = match write_batch(&mut tx, &[&job.request]).await {
+                        Ok((head, mut results)) => {
+                            advance(&positions, head.position);
+                            results.pop().unwrap_or(Err(StoreError::Closed))
+                        }
+                        Err(error) => {
+                            recover(&mut tx).await;
+                            Err(error)
+                        }
+                    };
+                    let _ = job.reply.send(result);
+                }
+            }
+        }
     }
 }

@@ -63,8 +63,11 @@ impl PgEventStore {
         tokio::spawn(async move { follow_notifications(listener, listen_pool, listen_positions).await });
 
         let writer_options = writer_options(&options);
-        let writer = PgWriter { conn: writer_options.connect().await?, options: writer_options };
-        let (appender, _task) = Appender::spawn(writer, positions_tx, max_batch);
+        let connect = move || async move {
+            let conn = writer_options.connect().await?;
+            Ok::<_, StoreError>(PgWriter { conn, options: writer_options })
+        };
+        let appender = Appender::spawn_on_own_thread(connect, positions_tx, max_batch).await?;
         // The grouped reads have connections of their own, one per query in flight. Their one
         // statement takes a list of a different length each time: with the default plan cache
         // mode, PostgreSQL planned it again at every bind (0.2 ms, more than the query).
