@@ -260,6 +260,30 @@ pub const MAX_PAGE: i64 = 1_000_000;
 /// The largest page of a work queue.
 pub const MAX_PER_PAGE: i64 = 200;
 
+/// How to read one page of an ordered list of `total` items: from the nearer end, so no page
+/// skips more than half the list. `reversed` reads from the other end (the caller puts the page
+/// back in order), `skip` then counts from that end. A page past the end (a stale link, say) is
+/// read as it is: empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageScan {
+    pub reversed: bool,
+    pub limit: i64,
+    pub skip: i64,
+}
+
+impl PageScan {
+    /// The page that starts `offset` items in, of up to `per_page` items.
+    pub fn of(total: i64, offset: i64, per_page: i64) -> Self {
+        let rows = (total - offset).clamp(0, per_page);
+        let from_end = total - offset - rows;
+        if rows > 0 && from_end < offset {
+            Self { reversed: true, limit: rows, skip: from_end }
+        } else {
+            Self { reversed: false, limit: per_page, skip: offset }
+        }
+    }
+}
+
 /// One page of a work queue; `page` is clamped to `1..=MAX_PAGE` and `per_page` to
 /// `1..=MAX_PER_PAGE` (the API refuses values outside them before calling this).
 pub async fn queue(
@@ -273,16 +297,10 @@ pub async fn queue(
     // Both are clamped, so this cannot overflow; saturate all the same rather than panic.
     let offset = (page - 1).saturating_mul(per_page);
     let total = status_counts(db, session_id).await?.get(queue.status().code()).copied().unwrap_or(0);
-    // The page's dossiers are picked on the queue's index alone, from the nearer end of the
-    // queue, before their rows are read: a page in the middle of a large queue skips index
-    // entries, not rows. (A page past the end, e.g. from a stale link, is read as it is: empty.)
-    let rows_on_page = (total - offset).clamp(0, per_page);
-    let from_end = total - offset - rows_on_page;
-    let (scan, limit, skip) = if rows_on_page > 0 && from_end < offset {
-        ("DESC", rows_on_page, from_end)
-    } else {
-        ("ASC", per_page, offset)
-    };
+    // The page's dossiers are picked on the queue's index alone, before their rows are read: a
+    // page in the middle of a large queue skips index entries, not rows.
+    let PageScan { reversed, limit, skip } = PageScan::of(total, offset, per_page);
+    let scan = if reversed { "DESC" } else { "ASC" };
     let columns = STATUS_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ");
     let rows = sqlx::query(&format!(
         "SELECT {columns} FROM (SELECT dossier_id FROM {STATUS} WHERE session_id = $1 AND status = $2 \
@@ -412,5 +430,26 @@ impl DossierStatus {
             registered_at: state.registered_at.unwrap_or_default(),
             updated_at,
         })
+    }
+}
+
+#[cfg(test)]
+mod page_scan_tests {
+    use super::PageScan;
+
+    #[test]
+    fn pages_are_read_from_the_nearer_end_and_never_skip_more_than_half() {
+        // 5 items, 2 per page: pages 1 and 2 from the start, page 3 (the last, 1 item) from the end.
+        assert_eq!(PageScan::of(5, 0, 2), PageScan { reversed: false, limit: 2, skip: 0 });
+        assert_eq!(PageScan::of(5, 2, 2), PageScan { reversed: true, limit: 2, skip: 1 });
+        assert_eq!(PageScan::of(5, 4, 2), PageScan { reversed: true, limit: 1, skip: 0 });
+        // Past the end: read as asked, empty.
+        assert_eq!(PageScan::of(5, 6, 2), PageScan { reversed: false, limit: 2, skip: 6 });
+        for total in 0..40 {
+            for offset in (0..45).step_by(3) {
+                let scan = PageScan::of(total, offset, 3);
+                assert!(scan.skip <= total / 2 || offset >= total, "{total} {offset}: {scan:?}");
+            }
+        }
     }
 }

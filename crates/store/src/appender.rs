@@ -295,7 +295,7 @@ impl Appender {
         let max_batch = max_batch.max(1);
         let (sender, receiver) = mpsc::channel::<Job>(4 * max_batch);
         let (ready, connected) = oneshot::channel::<Result<(), StoreError>>();
-        crate::own_thread("cachet-appender", move || async move {
+        own_thread("cachet-appender", move || async move {
             match connect().await {
                 Ok(tx) => {
                     let _ = ready.send(Ok(()));
@@ -362,4 +362,17 @@ async fn run<T: BatchTx>(
             }
         }
     }
+}
+
+/// Runs the future `task` makes on a thread of its own, in a single-threaded runtime, until it
+/// ends.
+fn own_thread<T, F>(name: &str, task: T) -> Result<(), StoreError>
+where
+    T: FnOnce() -> F + Send + 'static,
+    F: std::future::Future<Output = ()>,
+{
+    let io = |e: std::io::Error| StoreError::from(sqlx::Error::Io(e));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(io)?;
+    std::thread::Builder::new().name(name.to_owned()).spawn(move || runtime.block_on(task())).map_err(io)?;
+    Ok(())
 }

@@ -249,17 +249,3 @@ pub(crate) fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(us)
         .ok_or_else(|| StoreError::Corrupt { detail: format!("timestamp {us} out of range") })
 }
-
-/// Runs the future `task` makes on a thread of its own, in a single-threaded runtime, until it
-/// ends: for a task every command waits on (the appender), which in the service's runtime
-/// would wait its turn among dozens of ready request tasks after each round trip.
-pub(crate) fn own_thread<T, F>(name: &str, task: T) -> Result<(), StoreError>
-where
-    T: FnOnce() -> F + Send + 'static,
-    F: std::future::Future<Output = ()>,
-{
-    let io = |e: std::io::Error| StoreError::from(sqlx::Error::Io(e));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(io)?;
-    std::thread::Builder::new().name(name.to_owned()).spawn(move || runtime.block_on(task())).map_err(io)?;
-    Ok(())
-}

@@ -38,7 +38,7 @@ pub struct PgEventStore {
     pool: PgPool,
     options: PgConnectOptions,
     appender: Appender,
-    reads: GroupedReads<ReplayEvent>,
+    reads: GroupedReads,
     positions: watch::Receiver<i64>,
 }
 

@@ -22,42 +22,26 @@ pub const IN_FLIGHT: usize = 4;
 /// The most reads answered by one query.
 pub const MAX_GROUP: usize = 256;
 
-/// An event read from a stream.
-pub(crate) trait OfStream: Clone + Send + 'static {
-    fn stream_id(&self) -> Uuid;
-}
-
-impl OfStream for ReplayEvent {
-    fn stream_id(&self) -> Uuid {
-        self.stream_id
-    }
-}
-
-struct Read<T> {
+struct Read {
     stream_id: Uuid,
-    reply: oneshot::Sender<Result<Vec<T>, StoreError>>,
+    reply: oneshot::Sender<Result<Vec<ReplayEvent>, StoreError>>,
 }
 
 /// The handle callers read streams through.
-pub(crate) struct GroupedReads<T> {
-    reads: mpsc::Sender<Read<T>>,
+#[derive(Clone)]
+pub(crate) struct GroupedReads {
+    reads: mpsc::Sender<Read>,
 }
 
-impl<T> Clone for GroupedReads<T> {
-    fn clone(&self) -> Self {
-        Self { reads: self.reads.clone() }
-    }
-}
-
-impl<T: OfStream> GroupedReads<T> {
+impl GroupedReads {
     /// Starts the task. `query` reads every event of the given streams (each id once),
     /// ordered by stream version within each stream.
     pub(crate) fn spawn<Q, F>(query: Q) -> Self
     where
         Q: Fn(Vec<Uuid>) -> F + Send + Sync + 'static,
-        F: Future<Output = Result<Vec<T>, StoreError>> + Send + 'static,
+        F: Future<Output = Result<Vec<ReplayEvent>, StoreError>> + Send + 'static,
     {
-        let (sender, mut receiver) = mpsc::channel::<Read<T>>(4 * MAX_GROUP);
+        let (sender, mut receiver) = mpsc::channel::<Read>(4 * MAX_GROUP);
         let query = Arc::new(query);
         tokio::spawn(async move {
             let slots = Arc::new(Semaphore::new(IN_FLIGHT));
@@ -83,27 +67,26 @@ impl<T: OfStream> GroupedReads<T> {
         Self { reads: sender }
     }
 
-    pub(crate) async fn read_stream(&self, stream_id: Uuid) -> Result<Vec<T>, StoreError> {
+    pub(crate) async fn read_stream(&self, stream_id: Uuid) -> Result<Vec<ReplayEvent>, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.reads.send(Read { stream_id, reply }).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }
 
-async fn answer<T, Q, F>(reads: Vec<Read<T>>, query: &Q)
+async fn answer<Q, F>(reads: Vec<Read>, query: &Q)
 where
-    T: OfStream,
     Q: Fn(Vec<Uuid>) -> F,
-    F: Future<Output = Result<Vec<T>, StoreError>>,
+    F: Future<Output = Result<Vec<ReplayEvent>, StoreError>>,
 {
     let mut ids: Vec<Uuid> = reads.iter().map(|r| r.stream_id).collect();
     ids.sort_unstable();
     ids.dedup();
     match query(ids).await {
         Ok(events) => {
-            let mut streams: HashMap<Uuid, Vec<T>> = HashMap::new();
+            let mut streams: HashMap<Uuid, Vec<ReplayEvent>> = HashMap::new();
             for event in events {
-                streams.entry(event.stream_id()).or_default().push(event);
+                streams.entry(event.stream_id).or_default().push(event);
             }
             // How many reads still want each stream: the last one takes the events, the others
             // get a copy.
@@ -181,10 +164,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_stream_without_events_reads_empty_and_an_error_reaches_every_read() {
-        let reads: GroupedReads<ReplayEvent> = GroupedReads::spawn(|_ids: Vec<Uuid>| async { Ok(Vec::new()) });
+        let reads = GroupedReads::spawn(|_ids: Vec<Uuid>| async { Ok(Vec::new()) });
         assert!(reads.read_stream(Uuid::new_v4()).await.expect("no events").is_empty());
-        let failing: GroupedReads<ReplayEvent> =
-            GroupedReads::spawn(|_ids: Vec<Uuid>| async { Err(StoreError::Closed) });
+        let failing = GroupedReads::spawn(|_ids: Vec<Uuid>| async { Err(StoreError::Closed) });
         let answers = futures::future::join_all((0..10).map(|_| failing.read_stream(Uuid::new_v4()))).await;
         assert!(answers.iter().all(|a| matches!(a, Err(StoreError::Closed))));
     }

@@ -17,7 +17,7 @@ use cachet_domain::event::StaffRole;
 use cachet_domain::ids::{DossierId, PieceCode, SessionId};
 use cachet_domain::time::{format_instant, paris_to_utc};
 use cachet_projections::dossiers::STATUS;
-use cachet_projections::queries::{self, PieceRow, Queue};
+use cachet_projections::queries::{self, PageScan, PieceRow, Queue};
 use chrono::{NaiveDate, NaiveTime};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -140,16 +140,10 @@ async fn lines(
     let db = &state.db.pool;
     let page_sql = if search.is_empty() {
         total = queue_total;
-        // A page in the second half of the queue is read from its other end, so no page skips
-        // more than half the queue; the final ORDER BY puts it back in the order asked for.
-        let rows = (total - offset).clamp(0, PER_PAGE);
-        let from_end = total - offset - rows;
-        // (A page past the end, e.g. from a stale link, is read as it is: empty.)
-        let (scan, limit, skip) = if rows > 0 && from_end < offset {
-            (if newest_first { "ASC" } else { "DESC" }, rows, from_end)
-        } else {
-            (order, PER_PAGE, offset)
-        };
+        // Read from the nearer end of the queue; the final ORDER BY puts the page back in the
+        // order asked for.
+        let PageScan { reversed, limit, skip } = PageScan::of(total, offset, PER_PAGE);
+        let scan = if reversed == newest_first { "ASC" } else { "DESC" };
         format!(
             "SELECT p.dossier_id FROM ({hits} ORDER BY registered_at_us {scan}, dossier_id {scan} \
              LIMIT {limit} OFFSET {skip}) p"
