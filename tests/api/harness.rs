@@ -253,6 +253,17 @@ impl TestApp {
             Backend::Sqlite => (Database::Sqlite(dir.path().join("cachet.sqlite")), None),
             Backend::Postgres(db) => (Database::Postgres(db.url.clone()), Some(*db)),
         };
+        Self::serve(database, pg, dir).await
+    }
+
+    /// A second server on this one's PostgreSQL database, as another process would be: its own
+    /// store handle, appender and projection runner. The first server drops the database.
+    pub async fn second_server(&self) -> Self {
+        let url = self.pg.as_ref().expect("a second server needs PostgreSQL").url.clone();
+        Self::serve(Database::Postgres(url), None, tempfile::tempdir().expect("temporary folder")).await
+    }
+
+    async fn serve(database: Database, pg: Option<PgTestDb>, dir: tempfile::TempDir) -> Self {
         let settings = Settings {
             dev_identity: true,
             max_upload_bytes: MAX_UPLOAD_BYTES,
@@ -291,6 +302,13 @@ impl TestApp {
         if let Some(pg) = pg {
             pg.drop_db().await;
         }
+    }
+
+    /// Waits until this server's read models have applied the store's head. A second server's
+    /// runner learns that the other one applied an event when it next tries to apply it.
+    pub async fn wait_for_read_models(&self) {
+        let head = self.state.store.head().await.expect("store head").position;
+        assert!(self.state.runner.wait_for(head, Duration::from_secs(10)).await, "the read models catch up");
     }
 
     /// The read-model database, for a test that holds one of its locks.

@@ -7,6 +7,54 @@ use cachet_projections::runner::{read_checkpoint, Target};
 
 use crate::harness::{candidate, days_from_today, TestApp};
 
+/// Two servers on one PostgreSQL database, as two processes: both run the projections, racing
+/// for every batch. Each event is applied once, by one of them (the counts, which are moved by
+/// each event, would show an event applied twice), and each server answers its commands once its
+/// read models show them.
+pub async fn two_servers_on_one_database_apply_each_event_once(app: &TestApp) {
+    // One SQLite file has one server process.
+    if !app.on_postgres() {
+        return;
+    }
+    let other = app.second_server().await;
+    let session = app.session_until(days_from_today(30)).await;
+    let servers = [app, &other];
+    futures::future::join_all((0..24).map(|i| async move {
+        let owner = candidate();
+        let dossier = servers[i % 2].pre_register(session, owner).await;
+        assert_eq!(servers[i % 2].status(dossier).await.version, 1, "read on the server that registered it");
+        let server = servers[(i + 1) % 2];
+        if i % 4 < 2 {
+            server.deposit_online(owner, dossier).await;
+            assert_eq!(server.status(dossier).await.status, "deposited", "read on the server that took the deposit");
+        } else if i % 4 == 2 {
+            // Folded twice, this event would show twice in the dossier's state.
+            server.record_refused_intake(dossier, "fax", days_from_today(0)).await.done();
+            assert_eq!(server.status(dossier).await.status, "rejected");
+        }
+    }))
+    .await;
+
+    for server in servers {
+        let statistics = server.statistics(session).await;
+        assert_eq!(statistics["total"], 24);
+        assert_eq!(statistics["by_status"], serde_json::json!({ "pre_registered": 6, "deposited": 12, "rejected": 6 }));
+        assert_eq!(statistics["by_channel"], serde_json::json!({ "online": 12 }));
+        assert_eq!(statistics["by_rejection"], serde_json::json!({ "refused_form": 6 }));
+    }
+    rebuild(app).await;
+    let (position, differences) =
+        compare_at_live(app.store(), app.read_db(), &DossiersProjection).await.expect("compare");
+    assert_eq!(differences, [], "the live read models equal a rebuild from the events");
+    assert_eq!(position, head(app).await);
+    drop_rebuild(app.read_db(), &DossiersProjection).await.expect("drop the rebuild");
+    // Each runner learns that the other applied an event when it next tries to apply it.
+    for server in servers {
+        server.wait_for_read_models().await;
+    }
+    other.finish().await;
+}
+
 async fn head(app: &TestApp) -> i64 {
     app.store().head().await.expect("head").position
 }
@@ -79,4 +127,5 @@ async fn indexes(app: &TestApp, table: &str) -> Vec<String> {
 crate::api_tests!(
     a_check_while_the_server_runs_compares_both_copies_at_the_same_position,
     a_rebuild_swapped_in_while_the_server_runs_is_not_behind_it,
+    two_servers_on_one_database_apply_each_event_once,
 );

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
 
 use cachet_store::Backend;
 
@@ -52,6 +52,11 @@ impl ReadDb {
     /// Connects to a SQLite database file, whatever characters its path holds.
     pub async fn connect_sqlite(path: &Path) -> Result<Self, ProjectionError> {
         Self::connect(&Self::sqlite_url(path)).await
+    }
+
+    /// A connection of its own, outside the pool, with the pool's options.
+    pub async fn own_connection(&self) -> Result<AnyConnection, ProjectionError> {
+        Ok(AnyConnection::connect_with(&self.pool.connect_options()).await?)
     }
 
     /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):

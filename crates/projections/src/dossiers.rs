@@ -13,7 +13,7 @@ use cachet_domain::event::DomainEvent;
 use cachet_domain::session::{PieceKind, SessionConfig, SessionEvent};
 use cachet_store::typed::decode;
 use cachet_store::StoredEvent;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row as _};
 use uuid::Uuid;
 
 use crate::notifications;
@@ -207,11 +207,9 @@ impl Projection for DossiersProjection {
     ) -> Result<(), ProjectionError> {
         let (status, pieces, sessions) = (target.table(STATUS), target.table(PIECES), target.table(SESSIONS));
         let counts = target.table(COUNTS);
+        let placeholders = Placeholders::of(conn);
         // Mails are queued by the live read models only, for events newer than the outbox.
-        let mail_start = match target {
-            Target::Live => Some(notifications::start(conn).await?),
-            Target::Rebuild => None,
-        };
+        let mail_start = start(conn, placeholders, target).await?;
         // No row of the status table changes before the batch is folded, so the states it starts
         // from can all be read first.
         let ids: BTreeSet<Uuid> = events
@@ -219,15 +217,6 @@ impl Projection for DossiersProjection {
             .filter(|stored| stored.stream_type == DossierEvent::STREAM_TYPE)
             .map(|stored| stored.stream_id)
             .collect();
-        let placeholders = Placeholders::of(conn);
-        if placeholders == Placeholders::Numbered {
-            // Every statement below reads or writes rows by their primary key, in lists of up to
-            // thousands of keys. PostgreSQL's planner, weighing such a list against a table
-            // without statistics (a rebuild's tables are new; autovacuum has not seen them),
-            // chose sequential scans that grew with the table: 19-21 s to rebuild 1M events,
-            // 12.6-13.3 s with index scans only (BENCHMARKS.md). For this transaction only.
-            sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *conn).await?;
-        }
         let mut saved = load_states(conn, placeholders, &status, &ids).await?;
         let mut dossiers: BTreeMap<Uuid, Entry> = BTreeMap::new();
         let mut mails = Vec::new();
@@ -307,6 +296,34 @@ impl Projection for DossiersProjection {
         }
         Ok(())
     }
+}
+
+/// Starts the projection's transaction, in one round trip: on PostgreSQL it turns sequential
+/// scans off for this transaction, and for the live tables it reads where the mail outbox starts.
+///
+/// Every statement of a batch reads or writes rows by their primary key, in lists of up to
+/// thousands of keys. PostgreSQL's planner, weighing such a list against a table without
+/// statistics (a rebuild's tables are new; autovacuum has not seen them), chose sequential scans
+/// that grew with the table: 19-21 s to rebuild 1M events, 12.6-13.3 s with index scans only
+/// (BENCHMARKS.md).
+async fn start(
+    conn: &mut AnyConnection,
+    placeholders: Placeholders,
+    target: Target,
+) -> Result<Option<i64>, ProjectionError> {
+    let planner = "set_config('enable_seqscan', 'off', true)";
+    let outbox = "COALESCE((SELECT position FROM mail_outbox_start), 0)";
+    let (query, column) = match (placeholders, target) {
+        (Placeholders::Numbered, Target::Live) => (format!("SELECT {planner}, {outbox}"), 1),
+        (Placeholders::Numbered, Target::Rebuild) => (format!("SELECT {planner}"), 0),
+        (Placeholders::Anonymous, Target::Live) => (format!("SELECT {outbox}"), 0),
+        (Placeholders::Anonymous, Target::Rebuild) => return Ok(None),
+    };
+    let row = sqlx::query(&query).fetch_one(&mut *conn).await?;
+    Ok(match target {
+        Target::Live => Some(row.try_get(column)?),
+        Target::Rebuild => None,
+    })
 }
 
 async fn apply_session(conn: &mut AnyConnection, sessions: &str, stored: &StoredEvent) -> Result<(), ProjectionError> {

@@ -89,13 +89,6 @@ pub fn for_event(stored: &StoredEvent, event: &DossierEvent, after: &DossierStat
     })
 }
 
-/// The position at or before which no mail is queued.
-pub async fn start(conn: &mut AnyConnection) -> Result<i64, ProjectionError> {
-    let position: Option<i64> =
-        sqlx::query_scalar("SELECT position FROM mail_outbox_start").fetch_optional(&mut *conn).await?;
-    Ok(position.unwrap_or(0))
-}
-
 /// Queues a mail; one already queued under the same id is kept as it is.
 pub async fn queue(conn: &mut AnyConnection, note: &Notification) -> Result<(), ProjectionError> {
     let payload = json(&note.payload)?;

@@ -5,16 +5,17 @@
 //! [`RunnerHandle::statuses`]; it never blocks or undoes an append.
 //!
 //! With several processes on one PostgreSQL, every batch locks the projection's checkpoint row
-//! and re-reads it, so each event is applied by exactly one process, exactly once.
+//! and moves it only from where its runner saw it, so each event is applied by exactly one
+//! process, exactly once.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cachet_store::{EventStore, StoredEvent};
+use cachet_store::{Backend, EventStore, StoredEvent};
 use futures::TryStreamExt;
-use sqlx::AnyConnection;
+use sqlx::{Any, AnyConnection, Connection, Transaction};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -144,37 +145,83 @@ pub async fn read_checkpoint(db: &ReadDb, projection: &dyn Projection, target: T
     Ok(position.unwrap_or(0))
 }
 
-/// Applies a batch read after `checkpoint`, in one transaction with the checkpoint. Returns
-/// the checkpoint now stored (possibly moved further by another process).
-pub async fn apply_batch(
-    db: &ReadDb,
+/// Applies the events of `batch` after `checkpoint` (the caller's last known checkpoint) in one
+/// transaction that moves the checkpoint from there, on the caller's connection. Returns the
+/// checkpoint now stored.
+async fn apply_batch(
+    conn: &mut AnyConnection,
+    backend: Backend,
     projection: &dyn Projection,
     target: Target,
+    checkpoint: i64,
     batch: &[StoredEvent],
 ) -> Result<i64, ProjectionError> {
-    let name = checkpoint_name(projection, target);
-    let mut tx = db.begin_write().await?;
-    let stored: i64 =
-        sqlx::query_scalar(&format!("SELECT position FROM checkpoints WHERE name = $1{}", db.for_update()))
-            .bind(&name)
-            .fetch_one(&mut *tx)
-            .await?;
-    let fresh: Vec<StoredEvent> = batch.iter().filter(|e| e.position > stored).cloned().collect();
-    let Some(last) = fresh.last().map(|e| e.position) else {
-        tx.rollback().await?;
-        return Ok(stored);
-    };
-    if fresh[0].position != stored + 1 {
-        return Err(ProjectionError::OutOfOrder { expected: stored + 1, found: fresh[0].position });
+    match apply_uncommitted(conn, backend, projection, target, checkpoint, batch).await? {
+        Applied::Moved(tx, last) => {
+            tx.commit().await?;
+            Ok(last)
+        }
+        Applied::Stored(stored) => Ok(stored),
     }
+}
+
+/// What [`apply_uncommitted`] did.
+enum Applied<'c> {
+    /// The batch is applied and the checkpoint moved to this position, to be committed.
+    Moved(Transaction<'c, Any>, i64),
+    /// Nothing to do: the checkpoint stored is here, at or after the batch's end.
+    Stored(i64),
+}
+
+/// Applies the batch and moves the checkpoint, in a transaction left for the caller to commit.
+///
+/// The transaction first locks the checkpoint (on PostgreSQL its row, with `FOR UPDATE` sent
+/// with the `BEGIN`, in one round trip; on SQLite the write lock), so that every writer of the
+/// read models, the runners of other processes, a swap or a check, takes the checkpoint before
+/// the tables. The checkpoint is then moved only if it still is where the caller saw it
+/// (`UPDATE … WHERE position = checkpoint`): when another process applied these events first,
+/// the transaction is rolled back and the stored checkpoint returned.
+async fn apply_uncommitted<'c>(
+    conn: &'c mut AnyConnection,
+    backend: Backend,
+    projection: &dyn Projection,
+    target: Target,
+    checkpoint: i64,
+    batch: &[StoredEvent],
+) -> Result<Applied<'c>, ProjectionError> {
+    let fresh: Vec<StoredEvent> = batch.iter().filter(|e| e.position > checkpoint).cloned().collect();
+    let Some(last) = fresh.last().map(|e| e.position) else { return Ok(Applied::Stored(checkpoint)) };
+    if fresh[0].position != checkpoint + 1 {
+        return Err(ProjectionError::OutOfOrder { expected: checkpoint + 1, found: fresh[0].position });
+    }
+    let name = checkpoint_name(projection, target);
+    let mut tx = match backend {
+        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => {
+            // A simple query, without parameters: the name is written in, and is the code's own.
+            if !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                return Err(ProjectionError::Corrupt(format!("unexpected projection name {name}")));
+            }
+            conn.begin_with(format!("BEGIN; SELECT position FROM checkpoints WHERE name = '{name}' FOR UPDATE")).await?
+        }
+    };
     projection.apply(&mut tx, target, &fresh).await?;
-    sqlx::query("UPDATE checkpoints SET position = $1 WHERE name = $2")
+    let moved = sqlx::query("UPDATE checkpoints SET position = $1 WHERE name = $2 AND position = $3")
         .bind(last)
         .bind(&name)
+        .bind(checkpoint)
         .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if moved == 1 {
+        return Ok(Applied::Moved(tx, last));
+    }
+    let stored: Option<i64> = sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
+        .bind(&name)
+        .fetch_optional(&mut *tx)
         .await?;
-    tx.commit().await?;
-    Ok(last)
+    tx.rollback().await?;
+    stored.map(Applied::Stored).ok_or_else(|| ProjectionError::Corrupt(format!("no checkpoint for {name}")))
 }
 
 /// Brings a projection up to `until` (a position the store has reached); `progress` gets each
@@ -194,12 +241,13 @@ pub async fn catch_up(
     }
     let mut events = store.stream_from(checkpoint);
     let mut batch = Vec::with_capacity(CATCH_UP_BATCH);
+    let mut conn = db.pool.acquire().await?;
     loop {
         let next = events.try_next().await?.filter(|e| e.position <= until);
         let end = next.is_none();
         batch.extend(next);
         if batch.len() == CATCH_UP_BATCH || (end && !batch.is_empty()) {
-            checkpoint = apply_batch(db, projection, target, &batch).await?;
+            checkpoint = apply_batch(&mut conn, db.backend, projection, target, checkpoint, &batch).await?;
             progress(checkpoint);
             batch.clear();
         }
@@ -267,6 +315,7 @@ pub async fn spawn(
             let follower = Follower {
                 store: store.clone(),
                 db: db.clone(),
+                conn: None,
                 projection,
                 statuses: statuses.clone(),
                 caught_up: caught_up_tx.clone(),
@@ -280,6 +329,9 @@ pub async fn spawn(
 struct Follower {
     store: Arc<dyn EventStore>,
     db: ReadDb,
+    /// The follower's own connection, kept from batch to batch: a pooled one costs a round trip
+    /// to test it at every batch.
+    conn: Option<AnyConnection>,
     projection: Arc<dyn Projection>,
     statuses: Arc<Mutex<BTreeMap<&'static str, ProjectionStatus>>>,
     caught_up: Arc<watch::Sender<i64>>,
@@ -301,34 +353,73 @@ impl Follower {
         });
     }
 
-    async fn step(&self, checkpoint: i64) -> Result<Option<i64>, ProjectionError> {
-        let batch = self.store.read_all(checkpoint, BATCH).await?;
-        if batch.is_empty() {
-            return Ok(None);
+    /// Applies `batch` (read after `checkpoint`) and commits it; meanwhile reads the events after
+    /// it, which the next step applies. Returns the checkpoint stored and the events read.
+    async fn step(
+        &mut self,
+        checkpoint: i64,
+        batch: &[StoredEvent],
+    ) -> Result<(i64, Vec<StoredEvent>), ProjectionError> {
+        let stepped = {
+            let conn = match &mut self.conn {
+                Some(conn) => conn,
+                None => self.conn.insert(self.db.own_connection().await?),
+            };
+            let applied =
+                apply_uncommitted(conn, self.db.backend, self.projection.as_ref(), Target::Live, checkpoint, batch)
+                    .await;
+            match applied {
+                // The commit waits for the disk; the next read need not wait for the commit.
+                Ok(Applied::Moved(tx, last)) => {
+                    let (committed, next) = tokio::join!(tx.commit(), self.store.read_all(last, BATCH));
+                    match committed {
+                        // A failed read is read again by the next step.
+                        Ok(()) => Ok((last, next.unwrap_or_default())),
+                        Err(e) => Err(e.into()),
+                    }
+                }
+                Ok(Applied::Stored(stored)) => Ok((stored, Vec::new())),
+                Err(e) => Err(e),
+            }
+        };
+        if stepped.is_err() {
+            // Whatever state the connection is in, the next attempt starts on a new one.
+            self.conn = None;
         }
-        apply_batch(&self.db, self.projection.as_ref(), Target::Live, &batch).await.map(Some)
+        stepped
     }
 
-    async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let name = self.projection.name();
         let mut wake = self.store.subscribe();
         let mut backoff = Duration::from_millis(100);
         let mut checkpoint = read_checkpoint(&self.db, self.projection.as_ref(), Target::Live).await.unwrap_or(0);
+        // Events read after the checkpoint and not applied yet.
+        let mut pending: Vec<StoredEvent> = Vec::new();
         while !*shutdown.borrow() {
-            match self.step(checkpoint).await {
-                Ok(Some(reached)) => {
-                    checkpoint = reached;
-                    backoff = Duration::from_millis(100);
-                    self.record(Some(checkpoint), None);
-                }
-                Ok(None) => {
-                    tokio::select! {
-                        _ = wake.changed() => {}
-                        _ = tokio::time::sleep(POLL) => {}
-                        _ = shutdown.changed() => {}
+            let stepped = if pending.is_empty() {
+                self.store.read_all(checkpoint, BATCH).await.map(|read| (checkpoint, read)).map_err(Into::into)
+            } else {
+                self.step(checkpoint, &pending).await
+            };
+            match stepped {
+                Ok((reached, read)) => {
+                    if reached != checkpoint {
+                        checkpoint = reached;
+                        backoff = Duration::from_millis(100);
+                        self.record(Some(checkpoint), None);
+                    }
+                    pending = read;
+                    if pending.is_empty() {
+                        tokio::select! {
+                            _ = wake.changed() => {}
+                            _ = tokio::time::sleep(POLL) => {}
+                            _ = shutdown.changed() => {}
+                        }
                     }
                 }
                 Err(error) => {
+                    pending.clear();
                     tracing::error!(projection = name, projection.checkpoint = checkpoint, error = %error, "projection failed, retrying");
                     self.record(None, Some(error.to_string()));
                     tokio::select! {
