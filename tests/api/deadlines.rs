@@ -219,6 +219,49 @@ pub async fn an_extended_deadline_makes_a_previously_late_postmark_on_time(app: 
     assert_eq!(app.status(late).await.status, "rejected", "a decision already taken stays taken");
 }
 
+/// Each server keeps in memory the sessions it decides dossier commands with. A deadline extended
+/// through another server is still seen by the next command: a decision taken with the old
+/// deadline is refused by the append's guard and taken again, and a refusal is checked against
+/// the session as it is now.
+pub async fn a_deadline_extended_on_another_server_is_seen_by_the_next_command(app: &TestApp) {
+    // One SQLite file has one server process.
+    if !app.on_postgres() {
+        return;
+    }
+    let (other, third) = (app.second_server().await, app.second_server().await);
+    let (session, late, _) = closed_session_with_a_dossier(app).await;
+    let second = app.pre_registered_on(session, candidate(), paris(days_from_today(-9), 9, 0)).await;
+    let postmark = days_from_today(-1);
+    // Two servers decide with the session as it is: the deadline has passed.
+    assert_eq!(app.pre_register_reply(session, candidate()).await.status, 409, "registrations are closed");
+    other.record_postal_receipt(late, postmark, days_from_today(0)).await.done();
+    assert_eq!(other.status(late).await.status, "rejected");
+
+    let extended = days_from_today(0);
+    third.extend_deadline(session, extended, "grève des services postaux").await.ok::<serde_json::Value>();
+
+    // A registration refused with the old deadline is open again.
+    app.pre_register(session, candidate()).await;
+    // A receipt decided with the old deadline would be late.
+    other.record_postal_receipt(second, postmark, days_from_today(0)).await.done();
+    let view = other.status(second).await;
+    assert_eq!(view.status, "deposited");
+    assert_eq!(
+        view.deposit.expect("the deposit").explanation,
+        format!(
+            "Cachet de la poste du {}, dans les délais (date limite : {})",
+            format_date(postmark),
+            format_date(extended)
+        )
+    );
+    for server in [&other, &third] {
+        server.wait_for_read_models().await;
+    }
+    app.wait_for_read_models().await;
+    other.finish().await;
+    third.finish().await;
+}
+
 pub async fn closing_the_deposits_lapses_every_dossier_never_deposited_once_and_only_once(app: &TestApp) {
     let (session, first, _) = closed_session_with_a_dossier(app).await;
     let second = app.pre_registered_on(session, candidate(), paris(days_from_today(-9), 11, 0)).await;
@@ -264,4 +307,5 @@ crate::api_tests!(
     a_candidate_withdraws_and_the_dossier_says_so,
     a_non_conforming_dossier_is_rejected_with_its_reason,
     an_extended_deadline_makes_a_previously_late_postmark_on_time,
+    a_deadline_extended_on_another_server_is_seen_by_the_next_command,
 );

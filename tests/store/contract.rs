@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cachet_store::verify::{verify_chain, BreakKind};
-use cachet_store::{stream_all, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreError};
+use cachet_store::{
+    stream_all, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, ReadGuard, StoreError,
+};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use uuid::Uuid;
@@ -75,6 +77,7 @@ pub fn request(stream_id: Uuid, expected: ExpectedVersion, events: usize) -> App
         expected,
         command_id: Uuid::new_v4(),
         events: (0..events).map(event).collect(),
+        read_guards: Vec::new(),
     }
 }
 
@@ -104,6 +107,40 @@ pub async fn appends_and_reads_back_a_stream_in_order(h: &dyn Harness) {
     let to_fold = store.read_stream_to_fold(stream).await.unwrap();
     assert_eq!(to_fold, events.iter().cloned().map(cachet_store::ReplayEvent::from).collect::<Vec<_>>());
     assert!(store.read_stream_to_fold(Uuid::new_v4()).await.unwrap().is_empty());
+    assert_chain_valid(&*store).await;
+}
+
+/// A command that decided with another stream's state (a dossier's with its session's) appends
+/// only if that stream has not moved since it was read; otherwise it is a conflict on that
+/// stream, and nothing is appended.
+pub async fn a_read_guard_on_a_stream_that_moved_is_a_conflict_and_appends_nothing(h: &dyn Harness) {
+    let store = h.open().await;
+    let (session, dossier) = (Uuid::new_v4(), Uuid::new_v4());
+    let guarded = |version: i64, expected: i64| AppendRequest {
+        read_guards: vec![ReadGuard { stream_id: session, version }],
+        ..request(dossier, ExpectedVersion::Exact(expected), 1)
+    };
+    // A stream that does not exist is at version 0.
+    let err = store.append(guarded(1, 0)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { stream_id, actual: 0, .. } if stream_id == session), "{err:?}");
+    store.append(guarded(0, 0)).await.unwrap();
+    store.append(request(session, ExpectedVersion::Exact(0), 1)).await.unwrap();
+    store.append(guarded(1, 1)).await.unwrap();
+
+    store.append(request(session, ExpectedVersion::Exact(1), 1)).await.unwrap();
+    let err = store.append(guarded(1, 2)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { stream_id, actual: 2, .. } if stream_id == session), "{err:?}");
+    assert_eq!(store.read_stream(dossier).await.unwrap().len(), 2, "nothing appended");
+
+    // Sent together (one batch, or two), a guarded command and a move of the stream it read: the
+    // guarded one is appended only if it comes first in the log.
+    let (moved, guarded) =
+        tokio::join!(store.append(request(session, ExpectedVersion::Exact(2), 1)), store.append(guarded(2, 2)),);
+    let moved = moved.unwrap().first_position.unwrap();
+    match guarded {
+        Ok(outcome) => assert!(outcome.first_position.unwrap() < moved, "the guarded command came first"),
+        Err(err) => assert!(matches!(err, StoreError::Conflict { stream_id, actual: 3, .. } if stream_id == session)),
+    }
     assert_chain_valid(&*store).await;
 }
 
@@ -430,6 +467,7 @@ macro_rules! contract_tests {
         $crate::contract_tests!(@each $harness;
             appends_and_reads_back_a_stream_in_order,
             a_stale_expected_version_is_a_conflict_and_appends_nothing,
+            a_read_guard_on_a_stream_that_moved_is_a_conflict_and_appends_nothing,
             thirty_two_tasks_racing_on_one_stream_have_exactly_one_winner_per_version,
             thirty_two_tasks_racing_on_many_streams_keep_positions_contiguous_and_the_chain_valid,
             a_retried_command_appends_nothing_and_returns_the_first_outcome_even_after_reopening,

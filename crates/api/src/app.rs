@@ -108,6 +108,8 @@ pub struct AppState {
     /// Sends mails (SMTP or the local outbox).
     pub mailer: Mailer,
     pub settings: Arc<Settings>,
+    /// The sessions' states this process decides dossier commands with.
+    pub sessions: crate::service::Sessions,
 }
 
 pub struct App {
@@ -177,8 +179,16 @@ impl App {
         }
         let (stop, stopped) = watch::channel(false);
         let (runner, tasks) = runner::spawn(store.clone(), db.clone(), projections(), stopped).await?;
-        let state =
-            AppState { store, db, runner, files, metrics: Metrics::new()?, mailer, settings: Arc::new(settings) };
+        let state = AppState {
+            store,
+            db,
+            runner,
+            files,
+            metrics: Metrics::new()?,
+            mailer,
+            settings: Arc::new(settings),
+            sessions: Default::default(),
+        };
         let mut tasks = tasks;
         if state.settings.send_mail {
             tasks.push(crate::outbox::spawn(state.clone(), stop.subscribe()));

@@ -2,6 +2,8 @@
 //! the read models show the change (read-your-writes). Retried commands (same idempotency key)
 //! append nothing and answer the first outcome.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cachet_domain::dossier::{decide, Context, DossierCommand, DossierEvent, DossierState};
@@ -9,7 +11,7 @@ use cachet_domain::ids::{DossierId, SessionId, UserCode};
 use cachet_domain::session::{decide_session, SessionCommand, SessionEvent, SessionState};
 use cachet_domain::DomainError;
 use cachet_store::typed::{append_request, load, Metadata};
-use cachet_store::{ExpectedVersion, StoreError};
+use cachet_store::{ExpectedVersion, ReadGuard, StoreError};
 use chrono::Utc;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -47,6 +49,52 @@ pub fn command_id(key: Option<&str>, scope: &str) -> Uuid {
 async fn load_session(state: &AppState, session_id: SessionId) -> Result<(SessionState, i64), ApiError> {
     let (events, version) = load::<SessionEvent>(&*state.store, session_id.as_uuid()).await?;
     Ok((SessionState::fold(&events), version))
+}
+
+/// The sessions' states as this process last read them, with their versions. Every dossier
+/// command decides with its session (the deadline, the catalogue of pieces); instead of reading
+/// the session's stream each time, it takes the state kept here and appends with a read guard on
+/// the version it was read at. Should the session have moved since (a deadline extended, by this
+/// server or another one), the append is refused and the command decided again on a fresh read.
+#[derive(Clone, Default)]
+pub struct Sessions(Arc<Mutex<HashMap<SessionId, Kept>>>);
+
+/// A session's state and the version it was read at.
+type Kept = (Arc<SessionState>, i64);
+
+impl Sessions {
+    fn get(&self, id: SessionId) -> Option<Kept> {
+        self.0.lock().ok()?.get(&id).cloned()
+    }
+
+    fn keep(&self, id: SessionId, session: Arc<SessionState>, version: i64) {
+        if let Ok(mut sessions) = self.0.lock() {
+            sessions.insert(id, (session, version));
+        }
+    }
+
+    fn forget(&self, id: SessionId) {
+        if let Ok(mut sessions) = self.0.lock() {
+            sessions.remove(&id);
+        }
+    }
+}
+
+/// A session's state and version, as kept or read now, and whether it was kept. Only a session
+/// that exists is kept: ids sent by anyone must not grow the map.
+async fn session_for_decision(
+    state: &AppState,
+    session_id: SessionId,
+) -> Result<(Arc<SessionState>, i64, bool), ApiError> {
+    if let Some((session, version)) = state.sessions.get(session_id) {
+        return Ok((session, version, true));
+    }
+    let (session, version) = load_session(state, session_id).await?;
+    let session = Arc::new(session);
+    if version > 0 {
+        state.sessions.keep(session_id, session.clone(), version);
+    }
+    Ok((session, version, false))
 }
 
 /// The first outcome of a retried command, once the read models show it: the first attempt may
@@ -110,17 +158,36 @@ pub async fn execute_dossier(
                 return Err(ApiError::StaleVersion { expected, actual: version });
             }
         }
-        let (session, _) = load_session(state, session_id).await?;
+        let (session, session_version, kept) = session_for_decision(state, session_id).await?;
         let now = Utc::now();
-        let decided = decide(&dossier, &command, &Context { now, actor: &actor, session: &session })?;
+        let decided = match decide(&dossier, &command, &Context { now, actor: &actor, session: &session }) {
+            Ok(decided) => decided,
+            // A refusal appends nothing, so no guard checks the session it was decided with: one
+            // decided with a kept session stands only if the session has not moved since.
+            Err(refusal) if kept => {
+                let (_, current) = load::<SessionEvent>(&*state.store, session_id.as_uuid()).await?;
+                if current == session_version {
+                    return Err(refusal.into());
+                }
+                state.sessions.forget(session_id);
+                continue;
+            }
+            Err(refusal) => return Err(refusal.into()),
+        };
         let metadata = Metadata { actor: actor.clone(), command_id, correlation_id: command_id, causation_id: None };
-        let request =
+        let mut request =
             append_request(id, ExpectedVersion::Exact(version), &metadata, command.occurred_at(now), &decided);
+        request.read_guards.push(ReadGuard { stream_id: session_id.as_uuid(), version: session_version });
         match state.store.append(request).await {
             Ok(o) => {
                 let outcome =
                     CommandOutcome { id, version: o.stream_version, position: o.last_position, replayed: o.replayed };
                 return Ok(settle(state, outcome).await);
+            }
+            // The session moved since it was read: decided again with it as it is now.
+            Err(StoreError::Conflict { stream_id, .. }) if stream_id == session_id.as_uuid() => {
+                state.sessions.forget(session_id);
+                continue;
             }
             Err(StoreError::Conflict { actual, .. }) if if_match.is_some() => {
                 return Err(ApiError::StaleVersion { expected: version, actual });
@@ -150,7 +217,9 @@ pub async fn execute_session(
         let decided = decide_session(&session, &command, &actor)?;
         let metadata = Metadata { actor: actor.clone(), command_id, correlation_id: command_id, causation_id: None };
         let request = append_request(id, ExpectedVersion::Exact(version), &metadata, Utc::now(), &decided);
-        match state.store.append(request).await {
+        let appended = state.store.append(request).await;
+        state.sessions.forget(session_id);
+        match appended {
             Ok(o) => {
                 let outcome =
                     CommandOutcome { id, version: o.stream_version, position: o.last_position, replayed: o.replayed };

@@ -35,6 +35,7 @@ async fn store_with_events(path: &std::path::Path, count: usize) {
                 metadata: b"{}".to_vec(),
                 occurred_at: chrono::Utc::now(),
             }],
+            read_guards: Vec::new(),
         };
         store.append(request).await.unwrap();
     }

@@ -113,6 +113,16 @@ impl<'a> Plan<'a> {
             }
             return Ok(AppendOutcome { replayed: true, ..*outcome });
         }
+        for guard in &request.read_guards {
+            let actual = self.versions.get(&guard.stream_id).copied().unwrap_or(0);
+            if actual != guard.version {
+                return Err(StoreError::Conflict {
+                    stream_id: guard.stream_id,
+                    expected: ExpectedVersion::Exact(guard.version),
+                    actual,
+                });
+            }
+        }
         let current = self.versions.get(&request.stream_id).copied().unwrap_or(0);
         if let ExpectedVersion::Exact(expected) = request.expected {
             if expected != current {
@@ -198,7 +208,12 @@ pub(crate) async fn stage_batch<T: BatchTx + ?Sized>(
     // decrease along the log, whatever the clocks of the processes do.
     let recorded_at_us = micros(Utc::now()).max(last_recorded_at_us);
     let command_ids: Vec<Uuid> = requests.iter().map(|r| r.command_id).collect::<BTreeSet<_>>().into_iter().collect();
-    let stream_ids: Vec<Uuid> = requests.iter().map(|r| r.stream_id).collect::<BTreeSet<_>>().into_iter().collect();
+    let stream_ids: Vec<Uuid> = requests
+        .iter()
+        .flat_map(|r| std::iter::once(r.stream_id).chain(r.read_guards.iter().map(|g| g.stream_id)))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let Lookup { commands: applied, versions } = tx.lookup(&command_ids, &stream_ids).await?;
     let mut plan = Plan {
         prev: to_array(&head.hash)?,

@@ -71,6 +71,16 @@ pub struct AppendRequest {
     /// first outcome.
     pub command_id: Uuid,
     pub events: Vec<NewEvent>,
+    /// Other streams the decision read, at the versions it read them: the append happens only if
+    /// each is still there, checked under the same lock as `expected`.
+    pub read_guards: Vec<ReadGuard>,
+}
+
+/// A stream a command read without writing to it, and the version it read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadGuard {
+    pub stream_id: Uuid,
+    pub version: i64,
 }
 
 /// What an append did.

@@ -55,6 +55,7 @@ pub fn append_request<E: DomainEvent>(
                 occurred_at,
             })
             .collect(),
+        read_guards: Vec::new(),
     }
 }
 
