@@ -2,7 +2,7 @@
 //! withdrawal, non-conforming rejection and the extension of a deadline.
 
 use cachet_domain::time::{format_date, format_instant};
-use chrono::{Duration, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 
 use crate::harness::{candidate, days_from_today, last_weekday, paris, Caller, TestApp};
 
@@ -14,6 +14,25 @@ async fn closed_session_with_a_dossier(app: &TestApp) -> (uuid::Uuid, uuid::Uuid
     let session = app.session_until(deadline).await;
     let dossier = app.pre_registered_on(session, candidate(), paris(days_from_today(-10), 10, 15)).await;
     (session, dossier, deadline)
+}
+
+/// The dossier is deposited, and its explanation names the postmark and the deadline it met.
+async fn assert_deposited_on_time_by_post(
+    app: &TestApp,
+    dossier: uuid::Uuid,
+    postmark: NaiveDate,
+    deadline: NaiveDate,
+) {
+    let view = app.status(dossier).await;
+    assert_eq!(view.status, "deposited");
+    assert_eq!(
+        view.deposit.expect("the deposit").explanation,
+        format!(
+            "Cachet de la poste du {}, dans les délais (date limite : {})",
+            format_date(postmark),
+            format_date(deadline)
+        )
+    );
 }
 
 pub async fn a_postmark_on_the_deadline_day_is_on_time_whatever_the_arrival(app: &TestApp) {
@@ -206,16 +225,7 @@ pub async fn an_extended_deadline_makes_a_previously_late_postmark_on_time(app: 
 
     let dossier = app.pre_register(session, candidate()).await;
     app.record_postal_receipt(dossier, postmark, days_from_today(0)).await.done();
-    let view = app.status(dossier).await;
-    assert_eq!(view.status, "deposited");
-    assert_eq!(
-        view.deposit.expect("the deposit").explanation,
-        format!(
-            "Cachet de la poste du {}, dans les délais (date limite : {})",
-            format_date(postmark),
-            format_date(extended)
-        )
-    );
+    assert_deposited_on_time_by_post(app, dossier, postmark, extended).await;
     assert_eq!(app.status(late).await.status, "rejected", "a decision already taken stays taken");
 }
 
@@ -244,16 +254,7 @@ pub async fn a_deadline_extended_on_another_server_is_seen_by_the_next_command(a
     app.pre_register(session, candidate()).await;
     // A receipt decided with the old deadline would be late.
     other.record_postal_receipt(second, postmark, days_from_today(0)).await.done();
-    let view = other.status(second).await;
-    assert_eq!(view.status, "deposited");
-    assert_eq!(
-        view.deposit.expect("the deposit").explanation,
-        format!(
-            "Cachet de la poste du {}, dans les délais (date limite : {})",
-            format_date(postmark),
-            format_date(extended)
-        )
-    );
+    assert_deposited_on_time_by_post(&other, second, postmark, extended).await;
     for server in [&other, &third] {
         server.wait_for_read_models().await;
     }

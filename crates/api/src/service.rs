@@ -165,11 +165,11 @@ pub async fn execute_dossier(
             // A refusal appends nothing, so no guard checks the session it was decided with: one
             // decided with a kept session stands only if the session has not moved since.
             Err(refusal) if kept => {
-                let (_, current) = load::<SessionEvent>(&*state.store, session_id.as_uuid()).await?;
-                if current == session_version {
+                let (current, version) = load_session(state, session_id).await?;
+                if version == session_version {
                     return Err(refusal.into());
                 }
-                state.sessions.forget(session_id);
+                state.sessions.keep(session_id, Arc::new(current), version);
                 continue;
             }
             Err(refusal) => return Err(refusal.into()),
