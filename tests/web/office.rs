@@ -266,7 +266,9 @@ pub async fn the_desk_records_the_counter_refused_forms_and_a_piece_brought_to_t
     }
     browser.press("Conclure l'instruction", "incomplet").await;
     assert!(browser.text().await.contains("Votre dossier est incomplet"));
-    set(&browser, "date-accueil-etat-services", &iso(today())).await;
+    // At 03:00 the counter is closed. The day is a past one: today at 03:00 would be in the future
+    // when the tests run between midnight and 3 a.m., Paris time.
+    set(&browser, "date-accueil-etat-services", &iso(day)).await;
     set(&browser, "heure-accueil-etat-services", "03:00").await;
     browser
         .press("Enregistrer la pièce remise à l'accueil : État des services établi par l'employeur", "piece-nuit")
