@@ -207,14 +207,15 @@ pub async fn a_json_body_over_64_kio_is_refused_and_appends_nothing(app: &TestAp
 
 pub async fn a_postmark_in_the_future_is_refused(app: &TestApp) {
     let (_, dossier) = pre_registered(app).await;
-    let tomorrow = days_from_today(1);
-    let problem = app.record_postal_receipt(dossier, tomorrow, tomorrow).await.problem(422);
+    // Two days ahead: tomorrow would become today if Paris midnight passed before the server decides.
+    let future = days_from_today(2);
+    let problem = app.record_postal_receipt(dossier, future, future).await.problem(422);
     assert_eq!(
         problem.detail,
-        format!("La date du cachet de la poste ({}) ne peut pas être dans le futur.", tomorrow.format("%d/%m/%Y"))
+        format!("La date du cachet de la poste ({}) ne peut pas être dans le futur.", future.format("%d/%m/%Y"))
     );
     let today = days_from_today(0);
-    let yesterday = days_from_today(-1);
+    let yesterday = today.pred_opt().expect("date in range");
     let problem = app.record_postal_receipt(dossier, today, yesterday).await.problem(422);
     assert!(problem.detail.contains("est antérieure à la date du cachet de la poste"), "{}", problem.detail);
 }

@@ -2,17 +2,18 @@
 //! withdrawal, non-conforming rejection and the extension of a deadline.
 
 use cachet_domain::time::{format_date, format_instant};
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Days, Duration, NaiveDate, Utc};
 
 use crate::harness::{candidate, days_from_today, last_weekday, paris, Caller, TestApp};
 
 const LATE: &str = "Votre dossier a été rejeté car il a été déposé ou posté hors délai : ";
 
-/// A session whose deadline was three days ago, and a dossier pre-registered before it.
+/// A session whose deadline was three days ago, and a dossier pre-registered a week before it,
+/// at 10:15.
 async fn closed_session_with_a_dossier(app: &TestApp) -> (uuid::Uuid, uuid::Uuid, chrono::NaiveDate) {
     let deadline = days_from_today(-3);
     let session = app.session_until(deadline).await;
-    let dossier = app.pre_registered_on(session, candidate(), paris(days_from_today(-10), 10, 15)).await;
+    let dossier = app.pre_registered_on(session, candidate(), paris(deadline - Days::new(7), 10, 15)).await;
     (session, dossier, deadline)
 }
 
@@ -41,7 +42,8 @@ pub async fn a_postmark_on_the_deadline_day_is_on_time_whatever_the_arrival(app:
     let view = app.status(dossier).await;
     assert_eq!(view.status, "deposited");
     assert_eq!(view.message, view.awaiting_message());
-    assert!(view.message.contains(&format!("enregistrée le {} à 10h15", format_date(days_from_today(-10)))));
+    let registered = deadline - Days::new(7);
+    assert!(view.message.contains(&format!("enregistrée le {} à 10h15", format_date(registered))));
     let deposit = view.deposit.expect("the deposit");
     assert_eq!((deposit.channel.as_str(), deposit.on_time), ("post", true));
     let d = format_date(deadline);
@@ -83,7 +85,9 @@ pub async fn a_counter_receipt_during_opening_hours_before_the_deadline_is_a_dep
     let deadline = days_from_today(30);
     let session = app.session_until(deadline).await;
     let dossier = app.pre_register(session, candidate()).await;
-    let at = paris(last_weekday(), 16, 45);
+    // Computed once, for the receipt and the expected text: Paris midnight may pass meanwhile.
+    let day = last_weekday();
+    let at = paris(day, 16, 45);
     app.record_counter_receipt(dossier, at).await.done();
     let view = app.status(dossier).await;
     assert_eq!(view.status, "deposited");
@@ -94,7 +98,7 @@ pub async fn a_counter_receipt_during_opening_hours_before_the_deadline_is_a_dep
         deposit.explanation,
         format!(
             "Dépôt à l'accueil le {} à 16h45, dans les délais (date limite : {})",
-            format_date(last_weekday()),
+            format_date(day),
             format_date(deadline)
         )
     );
@@ -148,14 +152,16 @@ pub async fn a_dossier_sent_by_fax_is_rejected(app: &TestApp) {
 }
 
 pub async fn a_dossier_never_deposited_lapses_once_the_deadline_has_passed(app: &TestApp) {
-    let open = app.session_until(days_from_today(30)).await;
+    // Computed once, for the session and the expected text: Paris midnight may pass meanwhile.
+    let open_deadline = days_from_today(30);
+    let open = app.session_until(open_deadline).await;
     let early = app.pre_register(open, candidate()).await;
     let problem = app.lapse(early).await.problem(409);
     assert_eq!(
         problem.detail,
         format!(
             "Le dossier ne peut être déclaré non parvenu qu'après la date limite du {}.",
-            format_date(days_from_today(30))
+            format_date(open_deadline)
         )
     );
 
@@ -216,7 +222,8 @@ pub async fn an_extended_deadline_makes_a_previously_late_postmark_on_time(app: 
 
     let problem = app.extend_deadline(session, deadline, "grève des services postaux").await.problem(422);
     assert!(problem.detail.starts_with("La nouvelle date limite"), "{}", problem.detail);
-    let extended = days_from_today(0);
+    // Tomorrow, not today: the pre-registration below must still be open if Paris midnight passes.
+    let extended = days_from_today(1);
     app.extend_deadline(session, extended, "grève des services postaux").await.ok::<serde_json::Value>();
     let summary: serde_json::Value =
         app.get(&format!("/api/sessions/{session}"), crate::harness::Caller::Staff).await.ok();
@@ -247,7 +254,8 @@ pub async fn a_deadline_extended_on_another_server_is_seen_by_the_next_command(a
     other.record_postal_receipt(late, postmark, days_from_today(0)).await.done();
     assert_eq!(other.status(late).await.status, "rejected");
 
-    let extended = days_from_today(0);
+    // Tomorrow, not today: the pre-registration below must still be open if Paris midnight passes.
+    let extended = days_from_today(1);
     third.extend_deadline(session, extended, "grève des services postaux").await.ok::<serde_json::Value>();
 
     // A registration refused with the old deadline is open again.
@@ -284,13 +292,15 @@ pub async fn closing_the_deposits_lapses_every_dossier_never_deposited_once_and_
     assert_eq!(app.stream_length(first).await, 2);
 
     // Before the deadline it is refused, and says until when.
-    let open = app.session_until(days_from_today(5)).await;
+    // Computed once, for the session and the expected text: Paris midnight may pass meanwhile.
+    let open_deadline = days_from_today(5);
+    let open = app.session_until(open_deadline).await;
     let early = app.post_empty(&format!("/api/sessions/{open}/deposit-closure"), Caller::Staff).await.problem(409);
     assert_eq!(
         early.detail,
         format!(
             "Les dossiers sans dépôt ne peuvent être déclarés non parvenus qu'après la date limite du {} (minuit, heure de Paris).",
-            format_date(days_from_today(5))
+            format_date(open_deadline)
         )
     );
 }

@@ -8,7 +8,7 @@ use cachet_domain::event::Actor;
 use cachet_domain::ids::{CandidateId, DossierId, SessionId, UserCode};
 use cachet_store::typed::{append_request, Metadata};
 use cachet_store::ExpectedVersion;
-use chrono::{TimeZone, Utc};
+use chrono::{NaiveDate, TimeZone, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -273,9 +273,11 @@ pub async fn the_status_page_shows_the_missing_pieces_and_the_rejection(app: &We
 }
 
 /// A dossier pre-registered ten days ago in a session whose deadline was yesterday, with its
-/// account, signed in.
-async fn dossier_after_the_deadline(app: &WebApp) -> (crate::harness::WebClient, Uuid) {
-    let session = app.session_until(days_from_today(-1)).await;
+/// account, signed in; and that deadline.
+async fn dossier_after_the_deadline(app: &WebApp) -> (crate::harness::WebClient, Uuid, NaiveDate) {
+    // Computed once, for the session and the expected texts: Paris midnight may pass meanwhile.
+    let deadline = days_from_today(-1);
+    let session = app.session_until(deadline).await;
     let candidate_id = CandidateId::from_uuid(Uuid::new_v4());
     let dossier_id = DossierId::from_uuid(Uuid::new_v4());
     let user_code = UserCode::parse("LATE2345").expect("a code");
@@ -326,16 +328,16 @@ async fn dossier_after_the_deadline(app: &WebApp) -> (crate::harness::WebClient,
     accounts::create_candidate(&app.state.db, &account).await.expect("account");
     let client = app.client();
     assert_eq!(client.login("LATE2345", PASSWORD).await.status, 200);
-    (client, dossier_id.as_uuid())
+    (client, dossier_id.as_uuid(), deadline)
 }
 
 pub async fn closing_after_midnight_on_the_deadline_day_is_refused(app: &WebApp) {
-    let (client, dossier) = dossier_after_the_deadline(app).await;
+    let (client, dossier, deadline) = dossier_after_the_deadline(app).await;
     let pieces = client.get(&format!("/dossiers/{dossier}/pieces")).await;
     let reply = client.post_form(&format!("/dossiers/{dossier}/cloture"), &pieces, &[]).await;
     assert_eq!(reply.status, 409);
     let error = reply.between("id=\"cloture-erreur\"", "</p>").map(|e| crate::harness::plain(&e)).expect("the error");
-    let deadline = cachet_domain::time::format_date(days_from_today(-1));
+    let deadline = cachet_domain::time::format_date(deadline);
     assert!(
         error.contains("Erreur : La clôture de l'inscription n'est plus possible : clôture en ligne le "),
         "{error}"
@@ -347,7 +349,9 @@ pub async fn closing_after_midnight_on_the_deadline_day_is_refused(app: &WebApp)
 }
 
 pub async fn the_generated_pdfs_carry_the_candidate_and_the_pieces(app: &WebApp) {
-    let session = app.session_until(days_from_today(20)).await;
+    // Computed once, for the session and the expected texts: Paris midnight may pass meanwhile.
+    let deadline = days_from_today(20);
+    let session = app.session_until(deadline).await;
     let (client, dossier, code) = app.pre_registered_candidate(session, "Mercier").await;
     let (status, form, headers) = client.get_bytes(&format!("/dossiers/{dossier}/dossier-de-preinscription.pdf")).await;
     assert_eq!(status, 200);
@@ -364,7 +368,7 @@ pub async fn the_generated_pdfs_carry_the_candidate_and_the_pieces(app: &WebApp)
         "Dossier de pré-inscription daté et signé",
         "État des services établi par l'employeur",
         "Signature du candidat",
-        &cachet_domain::time::format_date(days_from_today(20)),
+        &cachet_domain::time::format_date(deadline),
     ] {
         assert!(text.contains(expected), "« {expected} » in the form:\n{text}");
     }

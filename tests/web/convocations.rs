@@ -42,7 +42,9 @@ pub async fn convocations_are_published_with_their_lead_time_and_downloaded_by_t
     app.staff_account("audit", StaffRole::Auditor).await;
     let nine = NaiveTime::from_hms_opt(9, 0, 0).expect("a time");
     let mut config = SessionConfig { deposit_deadline: days_from_today(3), ..cachet_domain::demo::source_session() };
-    config.tests[0].starts_at = days_from_today(16).and_time(nine);
+    // Computed once, for the session and the expected texts: Paris midnight may pass meanwhile.
+    let written_day = days_from_today(16);
+    config.tests[0].starts_at = written_day.and_time(nine);
     config.tests[1].starts_at = days_from_today(14).and_time(nine);
     let session = app.open_session(&config).await;
     let (alice, alice_dossier, alice_code) = complete(app, session, "Aubert").await;
@@ -106,7 +108,7 @@ pub async fn convocations_are_published_with_their_lead_time_and_downloaded_by_t
 
     // The candidate sees it, downloads it, and the download is recorded.
     let page = alice.get(&format!("/dossiers/{alice_dossier}")).await;
-    let written = format_date(days_from_today(16));
+    let written = format_date(written_day);
     assert!(
         page.text().contains(&format!(
             "Convocation à l'épreuve « Épreuve écrite d'admissibilité » du {written} à 09h00 (PDF)"

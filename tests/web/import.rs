@@ -7,6 +7,7 @@ use cachet_domain::dossier::DossierEvent;
 use cachet_domain::event::StaffRole;
 use cachet_domain::time::format_date;
 use cachet_projections::queries;
+use chrono::Days;
 use uuid::Uuid;
 
 use crate::browser::Browser;
@@ -32,11 +33,13 @@ fn csv_file(lines: &[String]) -> Vec<u8> {
 pub async fn the_office_imports_the_mail_after_a_dry_run(app: &WebApp) {
     let Some(mut browser) = Browser::open("import-courrier").await else { return };
     app.staff_account("agent", StaffRole::Staff).await;
-    let deadline = days_from_today(-1);
+    // One date for the whole test: Paris midnight may pass while it runs.
+    let today = today();
+    let deadline = today - Days::new(1);
     let session = app.session_until(deadline).await;
     let (on_time, on_time_code) = app.registered_ten_days_ago(session, "Ponctuel").await;
     let (late, late_code) = app.registered_ten_days_ago(session, "Tardif").await;
-    let (d, t) = (format_date(deadline), format_date(today()));
+    let (d, t) = (format_date(deadline), format_date(today));
     let file =
         csv_file(&[format!("{on_time_code};{d};{t};"), format!("{late_code};{t};{t};"), format!("ZZZZ9999;{d};{t};")]);
     let folder = tempfile::tempdir().expect("a folder");
@@ -136,10 +139,12 @@ async fn decided(app: &WebApp, dossier: Uuid) -> Vec<DossierEvent> {
 
 pub async fn a_late_postmark_is_rejected_the_same_way_by_every_entry_point(app: &WebApp) {
     app.staff_account("agent", StaffRole::Staff).await;
-    let deadline = days_from_today(-2);
+    // One date for the whole test: Paris midnight may pass while it runs.
+    let today = today();
+    let deadline = today - Days::new(2);
     let session = app.session_until(deadline).await;
-    let postmark = days_from_today(-1);
-    let (d, p, t) = (format_date(deadline), format_date(postmark), format_date(today()));
+    let postmark = today - Days::new(1);
+    let (d, p, t) = (format_date(deadline), format_date(postmark), format_date(today));
     let iso = |date: chrono::NaiveDate| date.format("%Y-%m-%d").to_string();
     let agent = signed_in(app, "agent").await;
 
@@ -150,7 +155,7 @@ pub async fn a_late_postmark_is_rejected_the_same_way_by_every_entry_point(app: 
         .post_form(
             &format!("/bureau/dossiers/{by_page}/actions/reception-postale"),
             &page,
-            &[("cachet", &iso(postmark)), ("arrivee", &iso(today())), ("incident", "")],
+            &[("cachet", &iso(postmark)), ("arrivee", &iso(today)), ("incident", "")],
         )
         .await;
     assert_eq!(done.status, 200, "{}", done.text());
@@ -160,7 +165,7 @@ pub async fn a_late_postmark_is_rejected_the_same_way_by_every_entry_point(app: 
     let reply = reqwest::Client::new()
         .post(app.url(&format!("/api/dossiers/{by_api}/postal-receipts")))
         .header("x-cachet-actor", "staff:agent")
-        .json(&serde_json::json!({ "postmark_date": iso(postmark), "arrival_date": iso(today()) }))
+        .json(&serde_json::json!({ "postmark_date": iso(postmark), "arrival_date": iso(today) }))
         .send()
         .await
         .expect("a postal receipt");

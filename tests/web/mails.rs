@@ -11,8 +11,8 @@ use cachet_api::mail::MailSettings;
 use cachet_domain::event::StaffRole;
 use cachet_domain::ids::{SessionId, TestCode};
 use cachet_domain::session::SessionConfig;
-use cachet_domain::time::format_date;
-use chrono::NaiveTime;
+use cachet_domain::time::{end_of_paris_day, format_date};
+use chrono::{Days, NaiveTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -55,10 +55,13 @@ fn both(mail: &ReceivedMail, text: &str) {
 pub async fn every_notification_reaches_its_candidate_once(backend: Backend) {
     let app = WebApp::start(backend).await;
     app.staff_account("agent", StaffRole::Staff).await;
+    // One date for the whole test: Paris midnight may pass while it runs.
+    let today = today();
     let nine = NaiveTime::from_hms_opt(9, 0, 0).expect("a time");
-    let deadline = days_from_today(3);
+    let deadline = today + Days::new(3);
+    let test_day = today + Days::new(20);
     let mut config = SessionConfig { deposit_deadline: deadline, ..cachet_domain::demo::source_session() };
-    config.tests[0].starts_at = days_from_today(20).and_time(nine);
+    config.tests[0].starts_at = test_day.and_time(nine);
     let session = app.open_session(&config).await;
     let space = |dossier: Uuid| app.url(&format!("/dossiers/{dossier}"));
 
@@ -71,10 +74,10 @@ pub async fn every_notification_reaches_its_candidate_once(backend: Backend) {
     assert_eq!(mail.from, "concours@cachet.invalid");
 
     // Received by post, on time.
-    let day = today().format("%Y-%m-%d").to_string();
+    let day = today.format("%Y-%m-%d").to_string();
     app.staff_command(paper, "postal-receipts", json!({ "postmark_date": day, "arrival_date": day })).await;
     let mail = mail_to(&app.smtp, "papier@exemple.fr", "Cachet – votre dossier a été reçu").await;
-    both(&mail, &format!("Cachet de la poste du {}, dans les délais", format_date(today())));
+    both(&mail, &format!("Cachet de la poste du {}, dans les délais", format_date(today)));
     both(&mail, &space(paper));
 
     // Incomplete, with the missing piece.
@@ -110,7 +113,7 @@ pub async fn every_notification_reaches_its_candidate_once(backend: Backend) {
         .expect("publish");
     assert_eq!(published.published, 1);
     let mail = mail_to(&app.smtp, "papier@exemple.fr", "Cachet – votre convocation est disponible").await;
-    both(&mail, &format!("« Épreuve écrite d'admissibilité » le {} à 09h00", format_date(days_from_today(20))));
+    both(&mail, &format!("« Épreuve écrite d'admissibilité » le {} à 09h00", format_date(test_day)));
     both(&mail, "n'est ni jointe à ce courriel ni envoyée par courrier");
     assert!(!mail.raw.contains("application/pdf"), "no attachment");
 
@@ -124,24 +127,27 @@ pub async fn every_notification_reaches_its_candidate_once(backend: Backend) {
     both(&mail, "Votre inscription en ligne est clôturée");
 
     // Late: rejected, with the reason.
-    let past = app.session_until(days_from_today(-2)).await;
+    let past = app.session_until(today - Days::new(2)).await;
     let (late, _) = app.registered_ten_days_ago(past, "Tardif").await;
     app.staff_command(late, "postal-receipts", json!({ "postmark_date": day, "arrival_date": day })).await;
     let mail = mail_to(&app.smtp, "tardif@exemple.fr", "Cachet – votre dossier a été rejeté").await;
-    both(&mail, &format!("cachet de la poste du {}, postérieur à la date limite du", format_date(today())));
+    both(&mail, &format!("cachet de la poste du {}, postérieur à la date limite du", format_date(today)));
     assert!(
         !app.smtp.messages().iter().any(|m| m.to == ["tardif@exemple.fr"] && m.subject.contains("reçu")),
         "a late dossier is not announced as received"
     );
 
     // Two days before a deadline: a reminder to whoever has not deposited, once.
-    let soon = app.session_until(days_from_today(2)).await;
+    let soon_deadline = today + Days::new(2);
+    let soon = app.session_until(soon_deadline).await;
     let (_, _, _) = app.pre_registered_candidate(soon, "Oublieux").await;
     settle(&app).await;
-    let now = chrono::Utc::now();
+    // An instant of `today` (reminders look two days after its Paris date) that is not in the
+    // future, since a reminder is due from the instant it is queued.
+    let now = Utc::now().min(end_of_paris_day(today) - chrono::Duration::microseconds(1));
     assert_eq!(cachet_api::outbox::queue_reminders(&app.state, now).await.expect("reminders"), 1);
     cachet_api::outbox::queue_reminders(&app.state, now).await.expect("reminders again");
-    let subject = format!("Cachet – rappel : date limite de dépôt le {}", format_date(days_from_today(2)));
+    let subject = format!("Cachet – rappel : date limite de dépôt le {}", format_date(soon_deadline));
     let mail = mail_to(&app.smtp, "oublieux@exemple.fr", &subject).await;
     both(&mail, "« Clôturer mon inscription » avant minuit");
 

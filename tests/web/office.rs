@@ -4,6 +4,7 @@
 
 use cachet_domain::event::StaffRole;
 use cachet_domain::time::format_date;
+use chrono::Days;
 use fantoccini::Locator;
 
 use crate::browser::Browser;
@@ -21,7 +22,9 @@ fn iso(date: chrono::NaiveDate) -> String {
 pub async fn the_office_records_receipts_transfers_reviews_and_completes(app: &WebApp) {
     let Some(mut browser) = Browser::open("service-concours").await else { return };
     app.staff_account("agent", StaffRole::Staff).await;
-    let deadline = days_from_today(-1);
+    // One date for the whole test: Paris midnight may pass while it runs.
+    let today = today();
+    let deadline = today - Days::new(1);
     let session = app.session_until(deadline).await;
     let (on_time, code) = app.registered_ten_days_ago(session, "Laurent").await;
     let (late, _) = app.registered_ten_days_ago(session, "Tardieu").await;
@@ -35,7 +38,7 @@ pub async fn the_office_records_receipts_transfers_reviews_and_completes(app: &W
     // A letter postmarked on the deadline day, arrived today: on time.
     browser.visit(&app.url(&format!("/bureau/dossiers/{on_time}")), "dossier-a-l-heure").await;
     set(&browser, "cachet", &iso(deadline)).await;
-    set(&browser, "arrivee", &iso(today())).await;
+    set(&browser, "arrivee", &iso(today)).await;
     browser.press("Enregistrer la réception postale", "reception-a-l-heure").await;
     let d = format_date(deadline);
     let text = browser.text().await;
@@ -47,11 +50,11 @@ pub async fn the_office_records_receipts_transfers_reviews_and_completes(app: &W
 
     // One postmarked the day after: rejected, and the page says why.
     browser.visit(&app.url(&format!("/bureau/dossiers/{late}")), "dossier-en-retard").await;
-    set(&browser, "cachet", &iso(today())).await;
-    set(&browser, "arrivee", &iso(today())).await;
+    set(&browser, "cachet", &iso(today)).await;
+    set(&browser, "arrivee", &iso(today)).await;
     browser.press("Enregistrer la réception postale", "reception-en-retard").await;
     let text = browser.text().await;
-    let why = format!("Cachet de la poste du {}, postérieur à la date limite du {d}", format_date(today()));
+    let why = format!("Cachet de la poste du {}, postérieur à la date limite du {d}", format_date(today));
     assert!(text.contains(&why), "{text}");
     assert!(text.contains("rejeté"), "{text}");
 
@@ -80,8 +83,8 @@ pub async fn the_office_records_receipts_transfers_reviews_and_completes(app: &W
     assert!(text.contains("État des services établi par l'employeur"), "{text}");
 
     // The missing piece arrives by post: back under review, accepted, complete.
-    set(&browser, "cachet-etat-services", &iso(today())).await;
-    set(&browser, "arrivee-etat-services", &iso(today())).await;
+    set(&browser, "cachet-etat-services", &iso(today)).await;
+    set(&browser, "arrivee-etat-services", &iso(today)).await;
     browser.press("Enregistrer la pièce reçue par courrier", "piece-recue").await;
     assert!(browser
         .text()
@@ -102,7 +105,9 @@ pub async fn the_office_records_receipts_transfers_reviews_and_completes(app: &W
 
 pub async fn an_auditor_reads_but_cannot_act(app: &WebApp) {
     app.staff_account("audit", StaffRole::Auditor).await;
-    let session = app.session_until(days_from_today(-1)).await;
+    // One date for the whole test: Paris midnight may pass while it runs.
+    let today = today();
+    let session = app.session_until(today - Days::new(1)).await;
     let (dossier, _) = app.registered_ten_days_ago(session, "Simon").await;
     let client = app.client();
     let form = client.get("/bureau/connexion").await;
@@ -116,7 +121,7 @@ pub async fn an_auditor_reads_but_cannot_act(app: &WebApp) {
         .post_form(
             &format!("/bureau/dossiers/{dossier}/actions/reception-postale"),
             &page,
-            &[("cachet", &iso(days_from_today(-2))), ("arrivee", &iso(today())), ("incident", "")],
+            &[("cachet", &iso(today - Days::new(2))), ("arrivee", &iso(today)), ("incident", "")],
         )
         .await;
     assert_eq!(refused.status, 403);
@@ -129,15 +134,17 @@ pub async fn an_auditor_reads_but_cannot_act(app: &WebApp) {
 pub async fn an_extension_first_lists_the_dossiers_whose_verdict_it_would_change(app: &WebApp) {
     app.staff_account("admin", StaffRole::Admin).await;
     app.staff_account("agent", StaffRole::Staff).await;
-    let deadline = days_from_today(-3);
+    // One date for the whole test: Paris midnight may pass while it runs.
+    let today = today();
+    let deadline = today - Days::new(3);
     let session = app.session_until(deadline).await;
     let (late, late_code) = app.registered_ten_days_ago(session, "Retard").await;
     let (_, lapsed_code) = app.registered_ten_days_ago(session, "Absent").await;
-    let postmark = days_from_today(-1);
+    let postmark = today - Days::new(1);
     let reply = reqwest::Client::new()
         .post(app.url(&format!("/api/dossiers/{late}/postal-receipts")))
         .header("x-cachet-actor", "staff:agent")
-        .json(&serde_json::json!({ "postmark_date": iso(postmark), "arrival_date": iso(today()) }))
+        .json(&serde_json::json!({ "postmark_date": iso(postmark), "arrival_date": iso(today) }))
         .send()
         .await
         .expect("a postal receipt");
@@ -167,7 +174,7 @@ pub async fn an_extension_first_lists_the_dossiers_whose_verdict_it_would_change
         .post_form(
             &format!("/bureau/sessions/{session}/prolongation"),
             &page,
-            &[("etape", "apercu"), ("date", &iso(today())), ("motif", "grève des services postaux")],
+            &[("etape", "apercu"), ("date", &iso(today)), ("motif", "grève des services postaux")],
         )
         .await;
     assert_eq!(preview.status, 200, "{}", preview.text());
@@ -179,7 +186,7 @@ pub async fn an_extension_first_lists_the_dossiers_whose_verdict_it_would_change
         "{text}"
     );
     assert!(
-        text.contains(&format!("Cachet de la poste du {p}, dans les délais (date limite : {})", format_date(today())))
+        text.contains(&format!("Cachet de la poste du {p}, dans les délais (date limite : {})", format_date(today)))
     );
     assert!(text.contains(&format!("{lapsed_code} Non parvenu Rouvert au dépôt en ligne")), "{text}");
     // Nothing is recorded by the preview.
@@ -192,15 +199,15 @@ pub async fn an_extension_first_lists_the_dossiers_whose_verdict_it_would_change
             &[
                 ("csrf".to_owned(), preview.csrf()),
                 ("etape".to_owned(), "confirmer".to_owned()),
-                ("date".to_owned(), iso(today())),
+                ("date".to_owned(), iso(today)),
                 ("motif".to_owned(), "grève des services postaux".to_owned()),
             ],
         )
         .await;
     assert_eq!(done.path, format!("/bureau/sessions/{session}"));
-    assert!(done.text().contains(&format!("Date limite prolongée au {}", format_date(today()))), "{}", done.text());
+    assert!(done.text().contains(&format!("Date limite prolongée au {}", format_date(today))), "{}", done.text());
     let summary = cachet_projections::queries::session(&app.state.db, session).await.expect("read").expect("session");
-    assert_eq!(summary.deadline, iso(today()));
+    assert_eq!(summary.deadline, iso(today));
 }
 
 /// The most recent weekday before today, when the source session's counter is open 8:30–12:00
