@@ -31,6 +31,10 @@ pub trait Harness: Send + Sync {
     fn poison_trigger_sql(&self) -> String;
     /// Takes the lock every append transaction needs, from another connection, until released.
     async fn lock_writes(&self) -> Box<dyn WriteLock>;
+    /// The read models' database, the same one as the store's.
+    async fn read_db(&self) -> cachet_projections::db::ReadDb;
+    /// SQL answering, in one text column, whether this connection's commits wait for the disk.
+    fn commit_durability_sql(&self) -> &'static str;
 }
 
 /// The append lock, held by the test.
@@ -429,6 +433,74 @@ pub async fn subscribers_are_woken_by_appends(h: &dyn Harness) {
     tokio::time::timeout(Duration::from_secs(5), positions.wait_for(|p| *p >= 3)).await.unwrap().unwrap();
 }
 
+/// A read model that records how the transactions it is applied in commit.
+struct DurabilityProbe {
+    sql: &'static str,
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl cachet_projections::runner::Projection for DurabilityProbe {
+    fn name(&self) -> &'static str {
+        "durability_probe"
+    }
+    fn version(&self) -> i64 {
+        1
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn schema(&self, _: cachet_projections::runner::Target) -> Vec<String> {
+        Vec::new()
+    }
+    async fn apply(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        _: cachet_projections::runner::Target,
+        _: &[cachet_store::StoredEvent],
+    ) -> Result<(), cachet_projections::ProjectionError> {
+        let seen: String = sqlx::query_scalar(self.sql).fetch_one(conn).await?;
+        self.seen.lock().unwrap().push(seen);
+        Ok(())
+    }
+}
+
+/// The read models' commits do not wait for the disk (they are folded again from durable events
+/// after a crash); every other write still does.
+pub async fn the_runner_commits_read_models_without_waiting_for_the_disk_and_other_writers_still_wait(h: &dyn Harness) {
+    let store = h.open().await;
+    let db = h.read_db().await;
+    let probe = Arc::new(DurabilityProbe { sql: h.commit_durability_sql(), seen: Default::default() });
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let (runner, tasks) =
+        cachet_projections::runner::spawn(store.clone(), db.clone(), vec![probe.clone()], shutdown).await.unwrap();
+    store.append(request(Uuid::new_v4(), ExpectedVersion::Exact(0), 2)).await.unwrap();
+    assert!(runner.wait_for(2, Duration::from_secs(10)).await, "the runner applies the events");
+    // A rebuild's catch-up runs on the pool's connections, in transactions of the same kind.
+    cachet_projections::runner::prepare(&db, &*probe, cachet_projections::runner::Target::Rebuild).await.unwrap();
+    cachet_projections::runner::catch_up(&*store, &db, &*probe, cachet_projections::runner::Target::Rebuild, 2, |_| {})
+        .await
+        .unwrap();
+    let seen = probe.seen.lock().unwrap().clone();
+    let relaxed = if db.backend == cachet_store::Backend::Postgres { "off" } else { "1" };
+    let full = if db.backend == cachet_store::Backend::Postgres { "on" } else { "2" };
+    assert_eq!(seen.first().map(String::as_str), Some(relaxed), "the live runner: {seen:?}");
+    // On SQLite the setting belongs to a connection, and the pool's stay durable.
+    let rebuild = if db.backend == cachet_store::Backend::Postgres { relaxed } else { full };
+    assert_eq!(seen.last().map(String::as_str), Some(rebuild), "the rebuild: {seen:?}");
+    // Other writers' transactions, on the pool, still wait for the disk.
+    for _ in 0..8 {
+        let mut tx = db.begin_write().await.unwrap();
+        let other: String = sqlx::query_scalar(h.commit_durability_sql()).fetch_one(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(other, full);
+    }
+    stop.send(true).unwrap();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
 pub async fn reading_everything_streams_in_batches_in_order(h: &dyn Harness) {
     let store = h.open().await;
     let total = cachet_store::READ_BATCH * 2 + 17;
@@ -484,6 +556,7 @@ macro_rules! contract_tests {
             a_truncated_tail_is_detected,
             subscribers_are_woken_by_appends,
             reading_everything_streams_in_batches_in_order,
+            the_runner_commits_read_models_without_waiting_for_the_disk_and_other_writers_still_wait,
         );
     };
     (@each $harness:path; $($name:ident),* $(,)?) => {

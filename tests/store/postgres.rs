@@ -35,6 +35,14 @@ impl PgHarness {
 
 #[async_trait]
 impl Harness for PgHarness {
+    async fn read_db(&self) -> cachet_projections::db::ReadDb {
+        cachet_projections::db::ReadDb::connect(&self.db.url).await.unwrap()
+    }
+
+    fn commit_durability_sql(&self) -> &'static str {
+        "SELECT current_setting('synchronous_commit')"
+    }
+
     async fn open(&self) -> Arc<dyn EventStore> {
         Arc::new(self.connect().await)
     }

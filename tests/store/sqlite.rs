@@ -31,6 +31,14 @@ impl SqliteHarness {
 
 #[async_trait]
 impl Harness for SqliteHarness {
+    async fn read_db(&self) -> cachet_projections::db::ReadDb {
+        cachet_projections::db::ReadDb::connect_sqlite(&self.path()).await.unwrap()
+    }
+
+    fn commit_durability_sql(&self) -> &'static str {
+        "SELECT CAST(synchronous AS TEXT) FROM pragma_synchronous"
+    }
+
     async fn open(&self) -> Arc<dyn EventStore> {
         Arc::new(SqliteEventStore::open(self.path()).await.unwrap())
     }

@@ -165,6 +165,27 @@ async fn apply_batch(
     }
 }
 
+/// The read models' transactions commit without waiting for the disk.
+///
+/// A batch's rows and its checkpoint commit together, and the events they fold are already
+/// durable. A crash can lose only the last batches committed this way, whole, and their
+/// checkpoint with them: the runner applies those events again when it starts. The mails a lost
+/// batch queued are queued again, and none of them was sent, since marking a mail sent commits
+/// durably, which writes every earlier commit to the disk first (PostgreSQL's WAL, like SQLite's,
+/// is written in order). Waiting for the disk made each batch a flush longer, and with it the
+/// answer of every command waiting for its read models.
+///
+/// On PostgreSQL every transaction of the runner sets `synchronous_commit = off` for itself
+/// alone (`SET LOCAL`), whatever connection it runs on. On SQLite, where the setting belongs to
+/// a connection, only the live runner's own connection uses `synchronous = NORMAL`; the pooled
+/// connections other writers share stay `FULL`. This function relaxes that own connection.
+async fn relaxed(mut conn: AnyConnection, backend: Backend) -> Result<AnyConnection, ProjectionError> {
+    if backend == Backend::Sqlite {
+        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut conn).await?;
+    }
+    Ok(conn)
+}
+
 /// What [`apply_uncommitted`] did.
 enum Applied<'c> {
     /// The batch is applied and the checkpoint moved to this position, to be committed.
@@ -202,7 +223,11 @@ async fn apply_uncommitted<'c>(
             if !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
                 return Err(ProjectionError::Corrupt(format!("unexpected projection name {name}")));
             }
-            conn.begin_with(format!("BEGIN; SELECT position FROM checkpoints WHERE name = '{name}' FOR UPDATE")).await?
+            // The commit does not wait for the disk: see [`relaxed`].
+            conn.begin_with(format!(
+                "BEGIN; SET LOCAL synchronous_commit = off; SELECT position FROM checkpoints WHERE name = '{name}' FOR UPDATE"
+            ))
+            .await?
         }
     };
     projection.apply(&mut tx, target, &fresh).await?;
@@ -363,7 +388,7 @@ impl Follower {
         let stepped = {
             let conn = match &mut self.conn {
                 Some(conn) => conn,
-                None => self.conn.insert(self.db.own_connection().await?),
+                None => self.conn.insert(relaxed(self.db.own_connection().await?, self.db.backend).await?),
             };
             let applied =
                 apply_uncommitted(conn, self.db.backend, self.projection.as_ref(), Target::Live, checkpoint, batch)
