@@ -24,6 +24,107 @@ use crate::ProjectionError;
 
 pub struct DossiersProjection;
 
+/// The `dossiers` projection as the live runner applies it: the same tables and rows as
+/// [`DossiersProjection`], with the states of the dossiers it last wrote kept in memory
+/// ([`StateCache`]), so that a batch reads from `dossier_status` only the states it does not
+/// hold. A rebuild has no use for it: it reads each dossier's state once.
+#[derive(Default)]
+pub struct LiveDossiers {
+    cache: StateCache,
+}
+
+/// The most dossiers whose states [`StateCache`] keeps: a large session's active dossiers, about
+/// 1 KiB each.
+const CACHE_CAPACITY: usize = 20_000;
+
+/// The states of the dossiers the live runner wrote last, as the status table holds them at a
+/// checkpoint.
+///
+/// A state is folded from the events up to that checkpoint, so it is what the table holds
+/// whenever the checkpoint is there, whichever process wrote it. A batch uses the kept states
+/// only if it starts at that checkpoint; it is committed only if the checkpoint is still there
+/// ([`crate::runner`]'s `UPDATE … WHERE position = …`, under the lock taken before any read), and
+/// otherwise rolled back, whatever it read. A committed batch's states are kept; anything else
+/// (a rollback, a failure, a batch from another checkpoint) empties the cache.
+#[derive(Default)]
+pub struct StateCache(std::sync::Mutex<Kept>);
+
+#[derive(Default)]
+struct Kept {
+    /// The checkpoint the states are folded to, when they are known to match the table.
+    at: Option<i64>,
+    /// Each state with the number of the batch that last wrote it, to forget the oldest.
+    states: HashMap<Uuid, (DossierState, u64)>,
+    batches: u64,
+    staged: Option<Staged>,
+}
+
+/// The states the batch being applied writes, and the checkpoints it moves from and to.
+type Staged = (i64, i64, Vec<(Uuid, DossierState)>);
+
+impl StateCache {
+    /// The kept states of `ids` for a batch that starts after checkpoint `from`; the ids found are
+    /// taken out of `ids`.
+    fn take(&self, from: i64, ids: &mut BTreeSet<Uuid>) -> HashMap<Uuid, DossierState> {
+        let mut found = HashMap::new();
+        let Ok(kept) = self.0.lock() else { return found };
+        if kept.at == Some(from) {
+            ids.retain(|id| match kept.states.get(id) {
+                Some((state, _)) => {
+                    found.insert(*id, state.clone());
+                    false
+                }
+                None => true,
+            });
+        }
+        found
+    }
+
+    fn stage(&self, from: i64, to: i64, states: Vec<(Uuid, DossierState)>) {
+        if let Ok(mut kept) = self.0.lock() {
+            kept.staged = Some((from, to, states));
+        }
+    }
+
+    /// The batch staged last is committed, the checkpoint moved to `position`.
+    fn committed(&self, position: i64) {
+        let Ok(mut kept) = self.0.lock() else { return };
+        let Some((from, to, states)) = kept.staged.take() else {
+            return Self::clear(&mut kept);
+        };
+        if to != position {
+            return Self::clear(&mut kept);
+        }
+        if kept.at != Some(from) {
+            // What was kept is of another checkpoint; only this batch's states are known.
+            kept.states.clear();
+        }
+        kept.batches += 1;
+        let batch = kept.batches;
+        kept.states.extend(states.into_iter().map(|(id, state)| (id, (state, batch))));
+        kept.at = Some(position);
+        if kept.states.len() > CACHE_CAPACITY {
+            // Forget the oldest quarter, by the batch that wrote them.
+            let mut ages: Vec<u64> = kept.states.values().map(|(_, batch)| *batch).collect();
+            let cut = ages.len() - CACHE_CAPACITY * 3 / 4;
+            let (_, &mut oldest_kept, _) = ages.select_nth_unstable(cut);
+            kept.states.retain(|_, (_, batch)| *batch >= oldest_kept);
+        }
+    }
+
+    fn abandoned(&self) {
+        if let Ok(mut kept) = self.0.lock() {
+            Self::clear(&mut kept);
+        }
+    }
+
+    fn clear(kept: &mut Kept) {
+        kept.at = None;
+        kept.states.clear();
+        kept.staged = None;
+    }
+}
+
 pub const STATUS: &str = "dossier_status";
 pub const PIECES: &str = "dossier_pieces";
 pub const SESSIONS: &str = "exam_sessions";
@@ -205,97 +306,147 @@ impl Projection for DossiersProjection {
         target: Target,
         events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
-        let (status, pieces, sessions) = (target.table(STATUS), target.table(PIECES), target.table(SESSIONS));
-        let counts = target.table(COUNTS);
-        let placeholders = Placeholders::of(conn);
-        // Mails are queued by the live read models only, for events newer than the outbox.
-        let mail_start = start(conn, placeholders, target).await?;
-        // No row of the status table changes before the batch is folded, so the states it starts
-        // from can all be read first.
-        let ids: BTreeSet<Uuid> = events
-            .iter()
-            .filter(|stored| stored.stream_type == DossierEvent::STREAM_TYPE)
-            .map(|stored| stored.stream_id)
-            .collect();
-        let mut saved = load_states(conn, placeholders, &status, &ids).await?;
-        let mut dossiers: BTreeMap<Uuid, Entry> = BTreeMap::new();
-        let mut mails = Vec::new();
-        for stored in events {
-            if stored.stream_type == SessionEvent::STREAM_TYPE {
-                apply_session(conn, &sessions, stored).await?;
-                continue;
-            }
-            if stored.stream_type != DossierEvent::STREAM_TYPE {
-                continue;
-            }
-            let event: DossierEvent = decode(stored)?;
-            let entry =
-                dossiers.entry(stored.stream_id).or_insert_with(|| Entry::saved(saved.remove(&stored.stream_id)));
-            entry.state = std::mem::take(&mut entry.state).evolve(&event);
-            if mail_start.is_some_and(|start| stored.position > start) {
-                mails.extend(notifications::for_event(stored, &event, &entry.state));
-            }
-            entry.version = stored.stream_version;
-            entry.position = stored.position;
-            entry.updated_at_us = stored.recorded_at.timestamp_micros();
-        }
-        let rows: Vec<Row> = dossiers
-            .into_iter()
-            .filter_map(|(id, entry)| {
-                let view = StatusView::from_state(&entry.state, entry.version, entry.position)?;
-                Some(Row { id, view, entry })
-            })
-            .collect();
-        let mut moves: BTreeMap<(Uuid, &'static str, &'static str), i64> = BTreeMap::new();
-        for Row { view, entry, .. } in &rows {
-            let session_id = view.session_id.as_uuid();
-            for &(dimension, code) in &entry.before {
-                *moves.entry((session_id, dimension, code)).or_default() -= 1;
-            }
-            for (dimension, code) in tally(view, &entry.state) {
-                *moves.entry((session_id, dimension, code)).or_default() += 1;
-            }
-        }
-        // Read after the batch's session events are applied: a session opened in this batch
-        // gives its dossiers their pieces.
-        let session_ids: BTreeSet<Uuid> = rows.iter().map(|row| row.view.session_id.as_uuid()).collect();
-        let configs = load_configs(conn, placeholders, &sessions, &session_ids).await?;
-        write_statuses(conn, placeholders, &status, &rows).await?;
-        // A dossier whose session is unknown keeps the pieces it had.
-        let mut by_session: BTreeMap<Uuid, Catalogued> = BTreeMap::new();
-        for row in &rows {
-            let session_id = row.view.session_id.as_uuid();
-            let Some(config) = configs.get(&session_id) else { continue };
-            let catalogued =
-                by_session.entry(session_id).or_insert_with(|| Catalogued { config, dossiers: Vec::new() });
-            catalogued.dossiers.push((row.id, row.entry.initial.as_ref(), &row.entry.state));
-        }
-        write_pieces(conn, placeholders, &pieces, &by_session).await?;
-        notifications::queue_all(conn, placeholders, &mails).await?;
-        for ((session_id, dimension, code), delta) in moves.into_iter().filter(|(_, delta)| *delta != 0) {
-            sqlx::query(&format!(
-                "INSERT INTO {counts} (session_id, dimension, code, n) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (session_id, dimension, code) DO UPDATE SET n = {counts}.n + excluded.n"
-            ))
-            .bind(session_id.to_string())
-            .bind(dimension)
-            .bind(code)
-            .bind(delta)
-            .execute(&mut *conn)
-            .await?;
-            // A row exists only for a code some dossier counts under, however the events were
-            // batched, so the live table equals its rebuild.
-            sqlx::query(&format!(
-                "DELETE FROM {counts} WHERE session_id = $1 AND dimension = $2 AND code = $3 AND n = 0"
-            ))
-            .bind(session_id.to_string())
-            .bind(dimension)
-            .bind(code)
-            .execute(&mut *conn)
-            .await?;
-        }
-        Ok(())
+        apply_dossiers(conn, target, events, None).await
     }
+}
+
+#[async_trait]
+impl Projection for LiveDossiers {
+    fn name(&self) -> &'static str {
+        DossiersProjection.name()
+    }
+
+    fn version(&self) -> i64 {
+        DossiersProjection.version()
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        DossiersProjection.tables()
+    }
+
+    fn schema(&self, target: Target) -> Vec<String> {
+        DossiersProjection.schema(target)
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        target: Target,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        let cache = (target == Target::Live).then_some(&self.cache);
+        apply_dossiers(conn, target, events, cache).await
+    }
+
+    fn committed(&self, position: i64) {
+        self.cache.committed(position);
+    }
+
+    fn abandoned(&self) {
+        self.cache.abandoned();
+    }
+}
+
+/// [`Projection::apply`] of both: with a cache, the states it holds are not read, and the
+/// batch's are staged in it.
+async fn apply_dossiers(
+    conn: &mut AnyConnection,
+    target: Target,
+    events: &[StoredEvent],
+    cache: Option<&StateCache>,
+) -> Result<(), ProjectionError> {
+    let (status, pieces, sessions) = (target.table(STATUS), target.table(PIECES), target.table(SESSIONS));
+    let counts = target.table(COUNTS);
+    let placeholders = Placeholders::of(conn);
+    // Mails are queued by the live read models only, for events newer than the outbox.
+    let mail_start = start(conn, placeholders, target).await?;
+    // No row of the status table changes before the batch is folded, so the states it starts
+    // from can all be read first.
+    let mut ids: BTreeSet<Uuid> = events
+        .iter()
+        .filter(|stored| stored.stream_type == DossierEvent::STREAM_TYPE)
+        .map(|stored| stored.stream_id)
+        .collect();
+    let from = events.first().map_or(0, |e| e.position - 1);
+    let mut saved = cache.map(|cache| cache.take(from, &mut ids)).unwrap_or_default();
+    saved.extend(load_states(conn, placeholders, &status, &ids).await?);
+    let mut dossiers: BTreeMap<Uuid, Entry> = BTreeMap::new();
+    let mut mails = Vec::new();
+    for stored in events {
+        if stored.stream_type == SessionEvent::STREAM_TYPE {
+            apply_session(conn, &sessions, stored).await?;
+            continue;
+        }
+        if stored.stream_type != DossierEvent::STREAM_TYPE {
+            continue;
+        }
+        let event: DossierEvent = decode(stored)?;
+        let entry = dossiers.entry(stored.stream_id).or_insert_with(|| Entry::saved(saved.remove(&stored.stream_id)));
+        entry.state = std::mem::take(&mut entry.state).evolve(&event);
+        if mail_start.is_some_and(|start| stored.position > start) {
+            mails.extend(notifications::for_event(stored, &event, &entry.state));
+        }
+        entry.version = stored.stream_version;
+        entry.position = stored.position;
+        entry.updated_at_us = stored.recorded_at.timestamp_micros();
+    }
+    let rows: Vec<Row> = dossiers
+        .into_iter()
+        .filter_map(|(id, entry)| {
+            let view = StatusView::from_state(&entry.state, entry.version, entry.position)?;
+            Some(Row { id, view, entry })
+        })
+        .collect();
+    if let Some(cache) = cache {
+        let to = events.last().map_or(from, |e| e.position);
+        cache.stage(from, to, rows.iter().map(|row| (row.id, row.entry.state.clone())).collect());
+    }
+    let mut moves: BTreeMap<(Uuid, &'static str, &'static str), i64> = BTreeMap::new();
+    for Row { view, entry, .. } in &rows {
+        let session_id = view.session_id.as_uuid();
+        for &(dimension, code) in &entry.before {
+            *moves.entry((session_id, dimension, code)).or_default() -= 1;
+        }
+        for (dimension, code) in tally(view, &entry.state) {
+            *moves.entry((session_id, dimension, code)).or_default() += 1;
+        }
+    }
+    // Read after the batch's session events are applied: a session opened in this batch
+    // gives its dossiers their pieces.
+    let session_ids: BTreeSet<Uuid> = rows.iter().map(|row| row.view.session_id.as_uuid()).collect();
+    let configs = load_configs(conn, placeholders, &sessions, &session_ids).await?;
+    write_statuses(conn, placeholders, &status, &rows).await?;
+    // A dossier whose session is unknown keeps the pieces it had.
+    let mut by_session: BTreeMap<Uuid, Catalogued> = BTreeMap::new();
+    for row in &rows {
+        let session_id = row.view.session_id.as_uuid();
+        let Some(config) = configs.get(&session_id) else { continue };
+        let catalogued = by_session.entry(session_id).or_insert_with(|| Catalogued { config, dossiers: Vec::new() });
+        catalogued.dossiers.push((row.id, row.entry.initial.as_ref(), &row.entry.state));
+    }
+    write_pieces(conn, placeholders, &pieces, &by_session).await?;
+    notifications::queue_all(conn, placeholders, &mails).await?;
+    for ((session_id, dimension, code), delta) in moves.into_iter().filter(|(_, delta)| *delta != 0) {
+        sqlx::query(&format!(
+            "INSERT INTO {counts} (session_id, dimension, code, n) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (session_id, dimension, code) DO UPDATE SET n = {counts}.n + excluded.n"
+        ))
+        .bind(session_id.to_string())
+        .bind(dimension)
+        .bind(code)
+        .bind(delta)
+        .execute(&mut *conn)
+        .await?;
+        // A row exists only for a code some dossier counts under, however the events were
+        // batched, so the live table equals its rebuild.
+        sqlx::query(&format!("DELETE FROM {counts} WHERE session_id = $1 AND dimension = $2 AND code = $3 AND n = 0"))
+            .bind(session_id.to_string())
+            .bind(dimension)
+            .bind(code)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Starts the projection's transaction, in one round trip: on PostgreSQL it turns sequential
@@ -627,4 +778,78 @@ async fn write_pieces(
          sha256 = excluded.sha256, media_type = excluded.media_type, size = excluded.size",
     )
     .await
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use cachet_domain::ids::DossierId;
+
+    use super::*;
+
+    fn state(id: Uuid) -> DossierState {
+        DossierState { id: Some(DossierId::from_uuid(id)), ..Default::default() }
+    }
+
+    /// Stages and commits a batch from `from` to `to` writing these dossiers.
+    fn write(cache: &StateCache, from: i64, to: i64, ids: &[Uuid]) {
+        cache.stage(from, to, ids.iter().map(|id| (*id, state(*id))).collect());
+        cache.committed(to);
+    }
+
+    fn kept(cache: &StateCache, from: i64, ids: &[Uuid]) -> Vec<Uuid> {
+        let mut wanted: BTreeSet<Uuid> = ids.iter().copied().collect();
+        let found = cache.take(from, &mut wanted);
+        assert!(found.iter().all(|(id, s)| *s == state(*id)));
+        let mut found: Vec<Uuid> = found.into_keys().collect();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn kept_states_serve_only_the_batch_that_starts_where_they_were_committed() {
+        let cache = StateCache::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        write(&cache, 0, 3, &[a]);
+        assert_eq!(kept(&cache, 3, &[a, b]), vec![a]);
+        assert_eq!(kept(&cache, 2, &[a]), Vec::<Uuid>::new(), "another checkpoint");
+        assert_eq!(kept(&cache, 4, &[a]), Vec::<Uuid>::new(), "another process applied event 4");
+        // The next batch keeps the first one's states, and adds its own.
+        write(&cache, 3, 5, &[b]);
+        let mut both = vec![a, b];
+        both.sort();
+        assert_eq!(kept(&cache, 5, &[a, b]), both);
+        // A batch committed from another checkpoint than the kept one leaves only its own.
+        write(&cache, 7, 9, &[b]);
+        assert_eq!(kept(&cache, 9, &[a, b]), vec![b]);
+    }
+
+    #[test]
+    fn a_batch_not_committed_empties_the_cache() {
+        let cache = StateCache::default();
+        let a = Uuid::new_v4();
+        write(&cache, 0, 3, &[a]);
+        cache.stage(3, 4, vec![(a, state(a))]);
+        cache.abandoned();
+        assert_eq!(kept(&cache, 3, &[a]), Vec::<Uuid>::new());
+        assert_eq!(kept(&cache, 4, &[a]), Vec::<Uuid>::new());
+        // A commit to another position than the staged batch's keeps nothing either.
+        write(&cache, 0, 3, &[a]);
+        cache.stage(3, 4, vec![(a, state(a))]);
+        cache.committed(6);
+        assert_eq!(kept(&cache, 6, &[a]), Vec::<Uuid>::new());
+    }
+
+    #[test]
+    fn the_cache_forgets_the_oldest_states_beyond_its_capacity() {
+        let cache = StateCache::default();
+        let ids: Vec<Uuid> = (0..CACHE_CAPACITY + 10).map(|_| Uuid::new_v4()).collect();
+        for (n, chunk) in ids.chunks(1_000).enumerate() {
+            write(&cache, n as i64, n as i64 + 1, chunk);
+        }
+        let at = ids.len().div_ceil(1_000) as i64;
+        let found = kept(&cache, at, &ids);
+        assert!(found.len() <= CACHE_CAPACITY && found.len() >= CACHE_CAPACITY / 2, "{}", found.len());
+        assert!(found.contains(ids.last().expect("an id")), "the newest is kept");
+        assert!(!found.contains(&ids[0]), "the oldest is forgotten");
+    }
 }

@@ -253,7 +253,7 @@ mod tests {
 
     use super::{compare, compare_at_live, drop_rebuild, rebuild_beside, swap, DifferenceKind};
     use crate::db::ReadDb;
-    use crate::dossiers::{DossiersProjection, STATUS};
+    use crate::dossiers::{DossiersProjection, LiveDossiers, STATUS};
     use crate::runner::{catch_up, prepare, read_checkpoint, Target};
 
     /// A store, its read models with the live runner's part played by hand, and a session.
@@ -285,7 +285,7 @@ mod tests {
             Self { store, db, session, _dir: dir }
         }
 
-        async fn pre_register(&self) {
+        async fn pre_register(&self) -> DossierId {
             let candidate_id = CandidateId::from_uuid(Uuid::new_v4());
             let dossier_id = DossierId::from_uuid(Uuid::new_v4());
             let mut code = [0_u8; UserCode::LEN];
@@ -298,6 +298,23 @@ mod tests {
                 registered_at: Utc::now(),
             };
             append(&self.store, dossier_id.as_uuid(), Actor::Candidate { candidate_id }, event).await;
+            dossier_id
+        }
+
+        /// Appends the office's `event` to a dossier at `version`.
+        async fn office(&self, dossier: DossierId, version: i64, event: DossierEvent) {
+            let command_id = Uuid::new_v4();
+            let actor = Actor::Staff { account: "agent".to_owned(), role: StaffRole::Staff };
+            let metadata = Metadata { actor, command_id, correlation_id: command_id, causation_id: None };
+            let request =
+                append_request(dossier.as_uuid(), ExpectedVersion::Exact(version), &metadata, Utc::now(), &[event]);
+            self.store.append(request).await.expect("append");
+        }
+
+        /// What the live runner of one process does, with its kept states.
+        async fn run_live_as(&self, process: &LiveDossiers) -> i64 {
+            let head = self.store.head().await.expect("head").position;
+            catch_up(&self.store, &self.db, process, Target::Live, head, |_| {}).await.expect("live")
         }
 
         /// What the live runner does: applies every event to the live tables.
@@ -336,6 +353,41 @@ mod tests {
 
         world.rebuild().await;
         assert_eq!(compare(&world.db, &DossiersProjection).await.expect("compare"), []);
+        drop_rebuild(&world.db, &DossiersProjection).await.expect("drop");
+    }
+
+    /// Two processes' runners on one database: the one that wrote a dossier first keeps its
+    /// state, the other writes the next event, and the first must then fold onto the row, not
+    /// onto the state it kept.
+    #[tokio::test]
+    async fn a_live_runner_reads_again_a_state_another_process_wrote_since() {
+        let world = World::new().await;
+        let dossier = world.pre_register().await;
+        let (first, second) = (LiveDossiers::default(), LiveDossiers::default());
+        world.run_live_as(&first).await;
+        let postmark = chrono::NaiveDate::from_ymd_opt(2023, 7, 5).expect("a date");
+        let deadline = source_session().deposit_deadline;
+        let receipt = DossierEvent::PostalReceiptRecorded {
+            postmark_date: postmark,
+            arrival_date: postmark,
+            incident: None,
+            verdict: cachet_domain::deadline::judge_postmark(postmark, deadline),
+        };
+        world.office(dossier, 1, receipt).await;
+        world.run_live_as(&second).await;
+        world.office(dossier, 2, DossierEvent::Transferred).await;
+        let live = world.run_live_as(&first).await;
+
+        let status: String = sqlx::query_scalar(&format!("SELECT status FROM {STATUS} WHERE dossier_id = $1"))
+            .bind(dossier.to_string())
+            .fetch_one(&world.db.pool)
+            .await
+            .expect("the row");
+        assert_eq!(status, "under_review");
+        world.rebuild().await;
+        let (position, differences) =
+            compare_at_live(&world.store, &world.db, &DossiersProjection).await.expect("compare at live");
+        assert_eq!((position, differences), (live, vec![]));
         drop_rebuild(&world.db, &DossiersProjection).await.expect("drop");
     }
 

@@ -66,6 +66,12 @@ pub trait Projection: Send + Sync + 'static {
         target: Target,
         events: &[StoredEvent],
     ) -> Result<(), ProjectionError>;
+    /// The batch applied last is committed, and the checkpoint moved to `position`: what the
+    /// projection keeps in memory of it holds.
+    fn committed(&self, _position: i64) {}
+    /// The batch applied last was not committed (rolled back, failed, or not applied): what the
+    /// projection keeps in memory may not match its tables.
+    fn abandoned(&self) {}
 }
 
 fn checkpoint_name(projection: &dyn Projection, target: Target) -> String {
@@ -156,13 +162,20 @@ async fn apply_batch(
     checkpoint: i64,
     batch: &[StoredEvent],
 ) -> Result<i64, ProjectionError> {
-    match apply_uncommitted(conn, backend, projection, target, checkpoint, batch).await? {
-        Applied::Moved(tx, last) => {
-            tx.commit().await?;
-            Ok(last)
+    let applied = apply_uncommitted(conn, backend, projection, target, checkpoint, batch).await;
+    let stored = match applied {
+        Ok(Applied::Moved(tx, last)) => tx.commit().await.map(|()| last).map_err(ProjectionError::from),
+        Ok(Applied::Stored(stored)) => {
+            projection.abandoned();
+            return Ok(stored);
         }
-        Applied::Stored(stored) => Ok(stored),
+        Err(e) => Err(e),
+    };
+    match stored {
+        Ok(last) => projection.committed(last),
+        Err(_) => projection.abandoned(),
     }
+    stored
 }
 
 /// The read models' transactions commit without waiting for the disk.
@@ -399,17 +412,24 @@ impl Follower {
                     let (committed, next) = tokio::join!(tx.commit(), self.store.read_all(last, BATCH));
                     match committed {
                         // A failed read is read again by the next step.
-                        Ok(()) => Ok((last, next.unwrap_or_default())),
+                        Ok(()) => {
+                            self.projection.committed(last);
+                            Ok((last, next.unwrap_or_default()))
+                        }
                         Err(e) => Err(e.into()),
                     }
                 }
-                Ok(Applied::Stored(stored)) => Ok((stored, Vec::new())),
+                Ok(Applied::Stored(stored)) => {
+                    self.projection.abandoned();
+                    Ok((stored, Vec::new()))
+                }
                 Err(e) => Err(e),
             }
         };
         if stepped.is_err() {
             // Whatever state the connection is in, the next attempt starts on a new one.
             self.conn = None;
+            self.projection.abandoned();
         }
         stepped
     }
