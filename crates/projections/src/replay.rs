@@ -391,6 +391,35 @@ mod tests {
         drop_rebuild(&world.db, &DossiersProjection).await.expect("drop");
     }
 
+    /// A dossier the batch found no status row of is inserted without `ON CONFLICT`. Rows and
+    /// checkpoint commit together, so a batch applied again never finds the rows it wrote; were
+    /// some there after all (here the checkpoint moved back by hand and the status row deleted,
+    /// the piece rows left), the batch fails and moves nothing rather than overwrite them.
+    #[tokio::test]
+    async fn rows_a_batch_did_not_expect_fail_it_rather_than_being_overwritten() {
+        let world = World::new().await;
+        let opened = world.run_live().await;
+        let dossier = world.pre_register().await;
+        world.run_live().await;
+        sqlx::query(&format!("DELETE FROM {STATUS} WHERE dossier_id = $1"))
+            .bind(dossier.to_string())
+            .execute(&world.db.pool)
+            .await
+            .expect("the status row deleted");
+        sqlx::query("UPDATE checkpoints SET position = $1 WHERE name = 'dossiers'")
+            .bind(opened)
+            .execute(&world.db.pool)
+            .await
+            .expect("the checkpoint moved back");
+
+        let head = world.store.head().await.expect("head").position;
+        let applied = catch_up(&world.store, &world.db, &DossiersProjection, Target::Live, head, |_| {}).await;
+        assert!(applied.is_err(), "the batch must fail: {applied:?}");
+        let checkpoint = read_checkpoint(&world.db, &DossiersProjection, Target::Live).await.expect("checkpoint");
+        assert_eq!(checkpoint, opened, "the failed batch moves nothing");
+        assert_eq!(world.live_dossiers().await, 0, "the status row is not written either");
+    }
+
     #[tokio::test]
     async fn a_check_compares_both_copies_at_the_same_position() {
         let world = World::new().await;
