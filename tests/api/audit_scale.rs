@@ -664,7 +664,8 @@ async fn append_all(app: &TestApp, dossiers: &mut [Generated]) -> Vec<(usize, Do
         while !done.get() {
             tokio::time::sleep(Duration::from_millis(300)).await;
             // The sampled dossiers among those the live runner has just written.
-            let live = read_checkpoint(app.read_db(), &DossiersProjection, Target::Live).await.expect("checkpoint");
+            let live =
+                read_checkpoint(app.read_db(), &DossiersProjection::default(), Target::Live).await.expect("checkpoint");
             let recent = store.read_all((live - 50).max(0), 50).await.expect("recent events");
             let sampled: BTreeSet<usize> = recent
                 .iter()

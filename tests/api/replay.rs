@@ -44,10 +44,10 @@ pub async fn two_servers_on_one_database_apply_each_event_once(app: &TestApp) {
     }
     rebuild(app).await;
     let (position, differences) =
-        compare_at_live(app.store(), app.read_db(), &DossiersProjection).await.expect("compare");
+        compare_at_live(app.store(), app.read_db(), &DossiersProjection::default()).await.expect("compare");
     assert_eq!(differences, [], "the live read models equal a rebuild from the events");
     assert_eq!(position, head(app).await);
-    drop_rebuild(app.read_db(), &DossiersProjection).await.expect("drop the rebuild");
+    drop_rebuild(app.read_db(), &DossiersProjection::default()).await.expect("drop the rebuild");
     // Each runner learns that the other applied an event when it next tries to apply it.
     for server in servers {
         server.wait_for_read_models().await;
@@ -62,8 +62,9 @@ async fn head(app: &TestApp) -> i64 {
 /// Rebuilds beside the live read models up to the store's head.
 async fn rebuild(app: &TestApp) {
     let until = head(app).await;
-    let reached =
-        rebuild_beside(app.store(), app.read_db(), &DossiersProjection, until, |_| {}).await.expect("rebuild");
+    let reached = rebuild_beside(app.store(), app.read_db(), &DossiersProjection::default(), until, |_| {})
+        .await
+        .expect("rebuild");
     assert_eq!(reached, until);
 }
 
@@ -75,10 +76,10 @@ pub async fn a_check_while_the_server_runs_compares_both_copies_at_the_same_posi
     app.pre_register(session, candidate()).await;
 
     let (position, differences) =
-        compare_at_live(app.store(), app.read_db(), &DossiersProjection).await.expect("compare");
+        compare_at_live(app.store(), app.read_db(), &DossiersProjection::default()).await.expect("compare");
     assert_eq!(differences, [], "the copies differ only by what the live runner applied meanwhile");
     assert_eq!(position, head(app).await);
-    drop_rebuild(app.read_db(), &DossiersProjection).await.expect("drop the rebuild");
+    drop_rebuild(app.read_db(), &DossiersProjection::default()).await.expect("drop the rebuild");
 }
 
 pub async fn a_rebuild_swapped_in_while_the_server_runs_is_not_behind_it(app: &TestApp) {
@@ -87,9 +88,10 @@ pub async fn a_rebuild_swapped_in_while_the_server_runs_is_not_behind_it(app: &T
     rebuild(app).await;
     let meanwhile = app.pre_register(session, candidate()).await;
 
-    let swapped = swap(app.store(), app.read_db(), &DossiersProjection).await.expect("swap");
+    let swapped = swap(app.store(), app.read_db(), &DossiersProjection::default()).await.expect("swap");
     assert_eq!(swapped, head(app).await, "the rows swapped in are those of the live checkpoint");
-    let checkpoint = read_checkpoint(app.read_db(), &DossiersProjection, Target::Live).await.expect("checkpoint");
+    let checkpoint =
+        read_checkpoint(app.read_db(), &DossiersProjection::default(), Target::Live).await.expect("checkpoint");
     assert_eq!(checkpoint, swapped);
     assert_eq!(app.status(meanwhile).await.version, 1, "the dossier pre-registered meanwhile is still shown");
     assert_eq!(app.queue(session, "awaiting_deposit").await.0, 2);
@@ -105,7 +107,7 @@ pub async fn a_rebuild_swapped_in_while_the_server_runs_is_not_behind_it(app: &T
     rebuild(app).await;
     let rebuilt = indexes(app, "dossier_status__rebuild").await;
     assert!(rebuilt.contains(&"dossier_status__rebuild_queue".to_owned()), "{rebuilt:?}");
-    swap(app.store(), app.read_db(), &DossiersProjection).await.expect("a second swap");
+    swap(app.store(), app.read_db(), &DossiersProjection::default()).await.expect("a second swap");
     assert_eq!(indexes(app, "dossier_status").await, live);
     assert_eq!(app.status(after).await.version, 1);
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use cachet_projections::db::ReadDb;
-use cachet_projections::dossiers::LiveDossiers;
+use cachet_projections::dossiers::DossiersProjection;
 use cachet_projections::runner::{self, Projection, RunnerHandle};
 use cachet_store::postgres::PgEventStore;
 use cachet_store::sqlite::SqliteEventStore;
@@ -136,7 +136,7 @@ pub enum StartError {
 
 /// Every read model the service keeps.
 pub fn projections() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(LiveDossiers::default())]
+    vec![Arc::new(DossiersProjection::default())]
 }
 
 /// Every ten minutes, deletes expired web sessions, reset links and login counters.

@@ -22,14 +22,11 @@ use crate::runner::{Projection, Target};
 use crate::status::StatusView;
 use crate::ProjectionError;
 
-pub struct DossiersProjection;
-
-/// The `dossiers` projection as the live runner applies it: the same tables and rows as
-/// [`DossiersProjection`], with the states of the dossiers it last wrote kept in memory
+/// The live runner applies it with the states of the dossiers it last wrote kept in memory
 /// ([`StateCache`]), so that a batch reads from `dossier_status` only the states it does not
-/// hold. A rebuild has no use for it: it reads each dossier's state once.
+/// hold. A rebuild has no use for them: it reads each dossier's state once.
 #[derive(Default)]
-pub struct LiveDossiers {
+pub struct DossiersProjection {
     cache: StateCache,
 }
 
@@ -306,34 +303,6 @@ impl Projection for DossiersProjection {
         target: Target,
         events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
-        apply_dossiers(conn, target, events, None).await
-    }
-}
-
-#[async_trait]
-impl Projection for LiveDossiers {
-    fn name(&self) -> &'static str {
-        DossiersProjection.name()
-    }
-
-    fn version(&self) -> i64 {
-        DossiersProjection.version()
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        DossiersProjection.tables()
-    }
-
-    fn schema(&self, target: Target) -> Vec<String> {
-        DossiersProjection.schema(target)
-    }
-
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        target: Target,
-        events: &[StoredEvent],
-    ) -> Result<(), ProjectionError> {
         let cache = (target == Target::Live).then_some(&self.cache);
         apply_dossiers(conn, target, events, cache).await
     }
@@ -347,7 +316,7 @@ impl Projection for LiveDossiers {
     }
 }
 
-/// [`Projection::apply`] of both: with a cache, the states it holds are not read, and the
+/// [`Projection::apply`]: with a cache (the live tables), the states it holds are not read, and the
 /// batch's are staged in it.
 async fn apply_dossiers(
     conn: &mut AnyConnection,

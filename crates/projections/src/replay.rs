@@ -253,7 +253,7 @@ mod tests {
 
     use super::{compare, compare_at_live, drop_rebuild, rebuild_beside, swap, DifferenceKind};
     use crate::db::ReadDb;
-    use crate::dossiers::{DossiersProjection, LiveDossiers, STATUS};
+    use crate::dossiers::{DossiersProjection, STATUS};
     use crate::runner::{catch_up, prepare, read_checkpoint, Target};
 
     /// A store, its read models with the live runner's part played by hand, and a session.
@@ -281,7 +281,7 @@ mod tests {
             let admin = Actor::Staff { account: "admin".to_owned(), role: StaffRole::Admin };
             let opened = SessionEvent::SessionOpened { session_id: session, config: source_session() };
             append(&store, session.as_uuid(), admin, opened).await;
-            prepare(&db, &DossiersProjection, Target::Live).await.expect("live tables");
+            prepare(&db, &DossiersProjection::default(), Target::Live).await.expect("live tables");
             Self { store, db, session, _dir: dir }
         }
 
@@ -312,7 +312,7 @@ mod tests {
         }
 
         /// What the live runner of one process does, with its kept states.
-        async fn run_live_as(&self, process: &LiveDossiers) -> i64 {
+        async fn run_live_as(&self, process: &DossiersProjection) -> i64 {
             let head = self.store.head().await.expect("head").position;
             catch_up(&self.store, &self.db, process, Target::Live, head, |_| {}).await.expect("live")
         }
@@ -320,12 +320,15 @@ mod tests {
         /// What the live runner does: applies every event to the live tables.
         async fn run_live(&self) -> i64 {
             let head = self.store.head().await.expect("head").position;
-            catch_up(&self.store, &self.db, &DossiersProjection, Target::Live, head, |_| {}).await.expect("live")
+            catch_up(&self.store, &self.db, &DossiersProjection::default(), Target::Live, head, |_| {})
+                .await
+                .expect("live")
         }
 
         async fn rebuild(&self) -> i64 {
-            let until = read_checkpoint(&self.db, &DossiersProjection, Target::Live).await.expect("checkpoint");
-            rebuild_beside(&self.store, &self.db, &DossiersProjection, until, |_| {}).await.expect("rebuild")
+            let until =
+                read_checkpoint(&self.db, &DossiersProjection::default(), Target::Live).await.expect("checkpoint");
+            rebuild_beside(&self.store, &self.db, &DossiersProjection::default(), until, |_| {}).await.expect("rebuild")
         }
 
         async fn live_dossiers(&self) -> i64 {
@@ -345,15 +348,16 @@ mod tests {
         let live = world.run_live().await;
         assert!(rebuilt < live);
 
-        let swapped = swap(&world.store, &world.db, &DossiersProjection).await.expect("swap");
+        let swapped = swap(&world.store, &world.db, &DossiersProjection::default()).await.expect("swap");
         assert_eq!(swapped, live, "the rows swapped in are those of the live checkpoint");
-        let checkpoint = read_checkpoint(&world.db, &DossiersProjection, Target::Live).await.expect("checkpoint");
+        let checkpoint =
+            read_checkpoint(&world.db, &DossiersProjection::default(), Target::Live).await.expect("checkpoint");
         assert_eq!(checkpoint, live);
         assert_eq!(world.live_dossiers().await, 3, "the dossier pre-registered meanwhile is still shown");
 
         world.rebuild().await;
-        assert_eq!(compare(&world.db, &DossiersProjection).await.expect("compare"), []);
-        drop_rebuild(&world.db, &DossiersProjection).await.expect("drop");
+        assert_eq!(compare(&world.db, &DossiersProjection::default()).await.expect("compare"), []);
+        drop_rebuild(&world.db, &DossiersProjection::default()).await.expect("drop");
     }
 
     /// Two processes' runners on one database: the one that wrote a dossier first keeps its
@@ -363,7 +367,7 @@ mod tests {
     async fn a_live_runner_reads_again_a_state_another_process_wrote_since() {
         let world = World::new().await;
         let dossier = world.pre_register().await;
-        let (first, second) = (LiveDossiers::default(), LiveDossiers::default());
+        let (first, second) = (DossiersProjection::default(), DossiersProjection::default());
         world.run_live_as(&first).await;
         let postmark = chrono::NaiveDate::from_ymd_opt(2023, 7, 5).expect("a date");
         let deadline = source_session().deposit_deadline;
@@ -386,9 +390,9 @@ mod tests {
         assert_eq!(status, "under_review");
         world.rebuild().await;
         let (position, differences) =
-            compare_at_live(&world.store, &world.db, &DossiersProjection).await.expect("compare at live");
+            compare_at_live(&world.store, &world.db, &DossiersProjection::default()).await.expect("compare at live");
         assert_eq!((position, differences), (live, vec![]));
-        drop_rebuild(&world.db, &DossiersProjection).await.expect("drop");
+        drop_rebuild(&world.db, &DossiersProjection::default()).await.expect("drop");
     }
 
     /// A dossier the batch found no status row of is inserted without `ON CONFLICT`. Rows and
@@ -413,9 +417,11 @@ mod tests {
             .expect("the checkpoint moved back");
 
         let head = world.store.head().await.expect("head").position;
-        let applied = catch_up(&world.store, &world.db, &DossiersProjection, Target::Live, head, |_| {}).await;
+        let applied =
+            catch_up(&world.store, &world.db, &DossiersProjection::default(), Target::Live, head, |_| {}).await;
         assert!(applied.is_err(), "the batch must fail: {applied:?}");
-        let checkpoint = read_checkpoint(&world.db, &DossiersProjection, Target::Live).await.expect("checkpoint");
+        let checkpoint =
+            read_checkpoint(&world.db, &DossiersProjection::default(), Target::Live).await.expect("checkpoint");
         assert_eq!(checkpoint, opened, "the failed batch moves nothing");
         assert_eq!(world.live_dossiers().await, 0, "the status row is not written either");
     }
@@ -430,11 +436,11 @@ mod tests {
         let live = world.run_live().await;
 
         // Compared as they stand, the copies differ only because the live one went on.
-        let raw = compare(&world.db, &DossiersProjection).await.expect("compare");
+        let raw = compare(&world.db, &DossiersProjection::default()).await.expect("compare");
         assert!(raw.iter().any(|d| d.kind == DifferenceKind::OnlyLive), "{raw:?}");
         let (position, differences) =
-            compare_at_live(&world.store, &world.db, &DossiersProjection).await.expect("compare at live");
+            compare_at_live(&world.store, &world.db, &DossiersProjection::default()).await.expect("compare at live");
         assert_eq!((position, differences), (live, vec![]));
-        drop_rebuild(&world.db, &DossiersProjection).await.expect("drop");
+        drop_rebuild(&world.db, &DossiersProjection::default()).await.expect("drop");
     }
 }
