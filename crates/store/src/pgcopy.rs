@@ -71,16 +71,17 @@ fn text(field: &[u8]) -> Result<String, StoreError> {
 }
 
 /// What one step of parsing found.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 enum Parsed {
     Header,
-    Row(Box<ReplayEvent>),
+    /// A row, pushed onto the caller's chunk.
+    Row,
     End,
 }
 
-/// Parses the header if `header` is false, else one row or the end; `Ok(None)` when the bytes
-/// so far stop short of it. Returns the bytes consumed.
-fn parse(bytes: &[u8], header: &mut bool) -> Result<Option<(usize, Parsed)>, StoreError> {
+/// Parses the header if `header` is false, else one row (pushed onto `rows`) or the end;
+/// `Ok(None)` when the bytes so far stop short of it. Returns the bytes consumed.
+fn parse(bytes: &[u8], header: &mut bool, rows: &mut Vec<ReplayEvent>) -> Result<Option<(usize, Parsed)>, StoreError> {
     let mut cursor = Cursor { bytes, at: 0 };
     if !*header {
         let Some(signature) = cursor.take(SIGNATURE.len()) else { return Ok(None) };
@@ -122,7 +123,55 @@ fn parse(bytes: &[u8], header: &mut bool) -> Result<Option<(usize, Parsed)>, Sto
         payload: payload.to_vec(),
         recorded_at: crate::from_micros(int8(recorded_at_us)?)?,
     };
-    Ok(Some((cursor.at, Parsed::Row(Box::new(event)))))
+    rows.push(event);
+    Ok(Some((cursor.at, Parsed::Row)))
+}
+
+/// The rows of a COPY, parsed as its messages arrive, which may cut them anywhere.
+#[derive(Default)]
+struct Rows {
+    /// The start of a row the messages so far left unfinished.
+    buffer: Vec<u8>,
+    header: bool,
+    ended: bool,
+}
+
+impl Rows {
+    /// Parses every row `message` completes onto `rows`. PostgreSQL sends a row per message: a
+    /// message is parsed where it lies, and only what it leaves unfinished is copied.
+    fn feed(&mut self, message: &[u8], rows: &mut Vec<ReplayEvent>) -> Result<(), StoreError> {
+        if self.ended {
+            return Err(corrupt("data after the end"));
+        }
+        let pending = !self.buffer.is_empty();
+        if pending {
+            self.buffer.extend_from_slice(message);
+        }
+        let input: &[u8] = if pending { &self.buffer } else { message };
+        let mut used = 0;
+        while let Some((n, parsed)) = parse(&input[used..], &mut self.header, rows)? {
+            used += n;
+            if parsed == Parsed::End {
+                self.ended = true;
+                break;
+            }
+        }
+        if pending {
+            self.buffer.drain(..used);
+        } else {
+            self.buffer.extend_from_slice(&message[used..]);
+        }
+        Ok(())
+    }
+
+    /// Fails unless the end was read, with nothing after it.
+    fn finish(&self) -> Result<(), StoreError> {
+        if self.ended && self.buffer.is_empty() {
+            Ok(())
+        } else {
+            Err(corrupt("the data ends inside a row"))
+        }
+    }
 }
 
 /// Reads every event after `after` in order, on a task of its own, handed over in chunks of up
@@ -172,40 +221,19 @@ async fn copy_rows(
          TO STDOUT (FORMAT binary)"
     );
     let mut data = conn.copy_out_raw(&sql).await?;
-    let mut buffer: Vec<u8> = Vec::new();
-    let mut header = false;
+    let mut rows = Rows::default();
     let mut chunk = Vec::with_capacity(chunk_size);
-    let mut ended = false;
-    while let Some(bytes) = data.try_next().await? {
-        if ended {
-            return Err(corrupt("data after the end"));
-        }
-        buffer.extend_from_slice(&bytes);
-        let mut used = 0;
-        while let Some((n, parsed)) = parse(&buffer[used..], &mut header)? {
-            used += n;
-            match parsed {
-                Parsed::Header => {}
-                Parsed::Row(event) => {
-                    chunk.push(*event);
-                    if chunk.len() == chunk_size {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_size));
-                        if sender.send(Ok(full)).await.is_err() {
-                            return Ok(Read::Stopped);
-                        }
-                    }
-                }
-                Parsed::End => {
-                    ended = true;
-                    break;
-                }
+    while let Some(message) = data.try_next().await? {
+        rows.feed(&message, &mut chunk)?;
+        while chunk.len() >= chunk_size {
+            let rest =
+                if chunk.len() > chunk_size { chunk.split_off(chunk_size) } else { Vec::with_capacity(chunk_size) };
+            if sender.send(Ok(std::mem::replace(&mut chunk, rest))).await.is_err() {
+                return Ok(Read::Stopped);
             }
         }
-        buffer.drain(..used);
     }
-    if !ended || !buffer.is_empty() {
-        return Err(corrupt("the data ends inside a row"));
-    }
+    rows.finish()?;
     if !chunk.is_empty() {
         let _ = sender.send(Ok(chunk)).await;
     }
@@ -247,21 +275,11 @@ mod tests {
 
     /// Feeds `bytes` in pieces of `size`, as the messages of a COPY may cut it anywhere.
     fn parse_in_pieces(bytes: &[u8], size: usize) -> Result<(Vec<ReplayEvent>, bool), StoreError> {
-        let (mut buffer, mut header, mut events, mut ended) = (Vec::new(), false, Vec::new(), false);
+        let (mut rows, mut events) = (Rows::default(), Vec::new());
         for piece in bytes.chunks(size) {
-            buffer.extend_from_slice(piece);
-            let mut used = 0;
-            while let Some((n, parsed)) = parse(&buffer[used..], &mut header)? {
-                used += n;
-                match parsed {
-                    Parsed::Header => {}
-                    Parsed::Row(event) => events.push(*event),
-                    Parsed::End => ended = true,
-                }
-            }
-            buffer.drain(..used);
+            rows.feed(piece, &mut events)?;
         }
-        Ok((events, ended && buffer.is_empty()))
+        Ok((events, rows.finish().is_ok()))
     }
 
     #[test]
@@ -280,6 +298,29 @@ mod tests {
             assert_eq!((first.schema_version, first.payload.as_slice()), (1, &br#"{"type":"Transferred"}"#[..]));
             assert_eq!(first.recorded_at.timestamp_micros(), 1_700_000_000_000_000);
         }
+    }
+
+    #[test]
+    fn a_row_per_message_as_postgresql_sends_them_parses_without_copying() {
+        let stream_id = Uuid::new_v4();
+        let header_length = SIGNATURE.len() + 4 + 4 + 2;
+        let mut one_row = Vec::new();
+        row(&mut one_row, 7, stream_id);
+        let mut messages = vec![data(0, stream_id)[..header_length].to_vec()];
+        messages.extend((1..=3).map(|n| {
+            let mut message = Vec::new();
+            row(&mut message, n, stream_id);
+            message
+        }));
+        messages.push((-1_i16).to_be_bytes().to_vec());
+        let (mut rows, mut events) = (Rows::default(), Vec::new());
+        for message in &messages {
+            rows.feed(message, &mut events).expect("parsed");
+            assert!(rows.buffer.is_empty(), "a whole row is never copied");
+        }
+        rows.finish().expect("the end is seen");
+        assert_eq!(events.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert!(matches!(rows.feed(&one_row, &mut events), Err(StoreError::Corrupt { .. })), "data after the end");
     }
 
     #[test]
