@@ -9,6 +9,7 @@
 //! 16-bit field count followed by each field's 32-bit length (-1 for NULL) and bytes; a field
 //! count of -1 ends the data. Integers are big-endian.
 
+use compact_str::CompactString;
 use futures::TryStreamExt;
 use sqlx::postgres::PgPool;
 use sqlx::PgConnection;
@@ -66,8 +67,8 @@ fn int4(field: &[u8]) -> Result<i32, StoreError> {
     field.try_into().map(i32::from_be_bytes).map_err(|_| corrupt("an integer is not 4 bytes"))
 }
 
-fn text(field: &[u8]) -> Result<String, StoreError> {
-    std::str::from_utf8(field).map(str::to_owned).map_err(|_| corrupt("text is not UTF-8"))
+fn text(field: &[u8]) -> Result<CompactString, StoreError> {
+    CompactString::from_utf8(field).map_err(|_| corrupt("text is not UTF-8"))
 }
 
 /// What one step of parsing found.

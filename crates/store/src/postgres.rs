@@ -241,33 +241,19 @@ impl EventStore for PgEventStore {
     }
 }
 
-/// A row of [`REPLAY_COLUMNS`].
-#[derive(sqlx::FromRow)]
-struct ReplayRecord {
-    position: i64,
-    stream_id: Uuid,
-    stream_type: String,
-    stream_version: i64,
-    event_type: String,
-    schema_version: i32,
-    payload: Vec<u8>,
-    recorded_at_us: i64,
-}
-
-impl TryFrom<ReplayRecord> for ReplayEvent {
-    type Error = StoreError;
-    fn try_from(r: ReplayRecord) -> Result<Self, StoreError> {
-        Ok(ReplayEvent {
-            position: r.position,
-            stream_id: r.stream_id,
-            stream_type: r.stream_type,
-            stream_version: r.stream_version,
-            event_type: r.event_type,
-            schema_version: r.schema_version,
-            payload: r.payload,
-            recorded_at: crate::from_micros(r.recorded_at_us)?,
-        })
-    }
+/// A row of [`REPLAY_COLUMNS`], read by position, the type names copied inline from the row.
+fn replay_event_of(row: &sqlx::postgres::PgRow) -> Result<ReplayEvent, StoreError> {
+    use sqlx::Row;
+    Ok(ReplayEvent {
+        position: row.try_get(0)?,
+        stream_id: row.try_get(1)?,
+        stream_type: row.try_get::<&str, _>(2)?.into(),
+        stream_version: row.try_get(3)?,
+        event_type: row.try_get::<&str, _>(4)?.into(),
+        schema_version: row.try_get(5)?,
+        payload: row.try_get(6)?,
+        recorded_at: crate::from_micros(row.try_get(7)?)?,
+    })
 }
 
 /// Every event of these streams, in stream order within each, with the columns a fold needs:
@@ -275,8 +261,7 @@ impl TryFrom<ReplayRecord> for ReplayEvent {
 async fn read_streams(pool: PgPool, stream_ids: Vec<Uuid>) -> Result<Vec<ReplayEvent>, StoreError> {
     let sql =
         format!("SELECT {REPLAY_COLUMNS} FROM events WHERE stream_id = ANY($1) ORDER BY stream_id, stream_version");
-    let records: Vec<ReplayRecord> = sqlx::query_as(&sql).bind(stream_ids).fetch_all(&pool).await?;
-    records.into_iter().map(ReplayEvent::try_from).collect()
+    sqlx::query(&sql).bind(stream_ids).fetch_all(&pool).await?.iter().map(replay_event_of).collect()
 }
 
 /// One query (`$1` is the position to read after) streamed by a task of its own, where sqlx

@@ -123,9 +123,9 @@ mod tests {
         ReplayEvent {
             position: stream_version,
             stream_id,
-            stream_type: "dossier".to_owned(),
+            stream_type: "dossier".into(),
             stream_version,
-            event_type: "Transferred".to_owned(),
+            event_type: "Transferred".into(),
             schema_version: 1,
             payload: b"{}".to_vec(),
             recorded_at: chrono::Utc::now(),

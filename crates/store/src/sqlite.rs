@@ -285,9 +285,9 @@ fn replay_from_row(row: &rusqlite::Row<'_>) -> Result<(i64, ReplayEvent), StoreE
     let event = ReplayEvent {
         position,
         stream_id: uuid_of(row.get_ref(1).and_then(|v| v.as_blob().map_err(Into::into)).map_err(corrupt)?)?,
-        stream_type: text(2)?.to_owned(),
+        stream_type: text(2)?.into(),
         stream_version: row.get(3).map_err(corrupt)?,
-        event_type: text(4)?.to_owned(),
+        event_type: text(4)?.into(),
         schema_version: row.get(5).map_err(corrupt)?,
         payload: row.get_ref(6).and_then(|v| v.as_blob().map_err(Into::into)).map_err(corrupt)?.to_vec(),
         recorded_at: crate::from_micros(row.get(7).map_err(corrupt)?)?,
