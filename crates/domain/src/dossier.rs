@@ -537,6 +537,15 @@ pub enum ExtensionEffect {
     LapsedReopens,
 }
 
+/// A piece's state, created on first mention. The code is cloned only then: a replay evolves
+/// a million events, most of them about pieces already listed.
+fn piece_entry<'a>(pieces: &'a mut BTreeMap<PieceCode, PieceState>, piece: &PieceCode) -> &'a mut PieceState {
+    if !pieces.contains_key(piece) {
+        pieces.insert(piece.clone(), PieceState::default());
+    }
+    pieces.get_mut(piece).expect("the piece was just listed")
+}
+
 impl DossierState {
     /// What a new deadline would change for this dossier, if anything.
     pub fn extension_effect(&self, new_deadline: NaiveDate) -> Option<ExtensionEffect> {
@@ -578,10 +587,10 @@ impl DossierState {
                 self.status = Status::PreRegistered;
             }
             DossierEvent::PieceUploaded { piece, file, .. } => {
-                self.pieces.entry(piece.clone()).or_default().file = Some(file.clone());
+                piece_entry(&mut self.pieces, piece).file = Some(file.clone());
             }
             DossierEvent::PieceRemoved { piece, .. } => {
-                self.pieces.entry(piece.clone()).or_default().file = None;
+                piece_entry(&mut self.pieces, piece).file = None;
             }
             DossierEvent::RegistrationClosed { verdict, .. } => {
                 self.status = Status::Deposited;
@@ -607,7 +616,7 @@ impl DossierState {
             }
             DossierEvent::Transferred => self.status = Status::UnderReview,
             DossierEvent::PieceReviewed { piece, review } => {
-                let state = self.pieces.entry(piece.clone()).or_default();
+                let state = piece_entry(&mut self.pieces, piece);
                 state.review = Some(review.clone());
                 state.awaiting_review = false;
             }
@@ -621,7 +630,7 @@ impl DossierState {
             }
             DossierEvent::MissingPieceReceived { piece, delivery } => {
                 self.missing.retain(|m| &m.code != piece);
-                let state = self.pieces.entry(piece.clone()).or_default();
+                let state = piece_entry(&mut self.pieces, piece);
                 state.review = None;
                 state.awaiting_review = true;
                 match delivery {

@@ -136,10 +136,15 @@ macro_rules! slug_id {
             }
         }
 
+        /// Keeps the string it checks: decoding an event allocates the code once.
         impl TryFrom<String> for $name {
             type Error = DomainError;
             fn try_from(s: String) -> Result<Self, Self::Error> {
-                Self::parse(&s)
+                if is_slug(&s) {
+                    Ok(Self(s))
+                } else {
+                    Self::parse(&s)
+                }
             }
         }
 
