@@ -23,6 +23,7 @@ pub mod typed;
 pub mod verify;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use compact_str::CompactString;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
@@ -126,7 +127,9 @@ pub struct ReplayEvent {
     pub stream_version: i64,
     pub event_type: CompactString,
     pub schema_version: i32,
-    pub payload: Vec<u8>,
+    /// Shared with the other events of its read where it can be: a slice of the message or
+    /// the buffer it came in.
+    pub payload: Bytes,
     pub recorded_at: DateTime<Utc>,
 }
 
@@ -139,7 +142,7 @@ impl From<StoredEvent> for ReplayEvent {
             stream_version: e.stream_version,
             event_type: e.event_type.into(),
             schema_version: e.schema_version,
-            payload: e.payload,
+            payload: e.payload.into(),
             recorded_at: e.recorded_at,
         }
     }

@@ -9,6 +9,7 @@
 //! 16-bit field count followed by each field's 32-bit length (-1 for NULL) and bytes; a field
 //! count of -1 ends the data. Integers are big-endian.
 
+use bytes::Bytes;
 use compact_str::CompactString;
 use futures::TryStreamExt;
 use sqlx::postgres::PgPool;
@@ -80,10 +81,16 @@ enum Parsed {
     End,
 }
 
-/// Parses the header if `header` is false, else one row (pushed onto `rows`) or the end;
-/// `Ok(None)` when the bytes so far stop short of it. Returns the bytes consumed.
-fn parse(bytes: &[u8], header: &mut bool, rows: &mut Vec<ReplayEvent>) -> Result<Option<(usize, Parsed)>, StoreError> {
-    let mut cursor = Cursor { bytes, at: 0 };
+/// Parses, from `input[from..]`, the header if `header` is false, else one row (pushed onto
+/// `rows`, its payload a slice of `input`, not a copy) or the end; `Ok(None)` when the bytes so
+/// far stop short of it. Returns the bytes consumed.
+fn parse(
+    input: &Bytes,
+    from: usize,
+    header: &mut bool,
+    rows: &mut Vec<ReplayEvent>,
+) -> Result<Option<(usize, Parsed)>, StoreError> {
+    let mut cursor = Cursor { bytes: input.get(from..).unwrap_or_default(), at: 0 };
     if !*header {
         let Some(signature) = cursor.take(SIGNATURE.len()) else { return Ok(None) };
         if signature != SIGNATURE {
@@ -121,7 +128,7 @@ fn parse(bytes: &[u8], header: &mut bool, rows: &mut Vec<ReplayEvent>) -> Result
         stream_version: int8(stream_version)?,
         event_type: text(event_type)?,
         schema_version: int4(schema_version)?,
-        payload: payload.to_vec(),
+        payload: input.slice_ref(payload),
         recorded_at: crate::from_micros(int8(recorded_at_us)?)?,
     };
     rows.push(event);
@@ -139,29 +146,28 @@ struct Rows {
 
 impl Rows {
     /// Parses every row `message` completes onto `rows`. PostgreSQL sends a row per message: a
-    /// message is parsed where it lies, and only what it leaves unfinished is copied.
-    fn feed(&mut self, message: &[u8], rows: &mut Vec<ReplayEvent>) -> Result<(), StoreError> {
+    /// message is parsed where it lies, the payloads sliced out of it, and only what it leaves
+    /// unfinished is copied.
+    fn feed(&mut self, message: &Bytes, rows: &mut Vec<ReplayEvent>) -> Result<(), StoreError> {
         if self.ended {
             return Err(corrupt("data after the end"));
         }
         let pending = !self.buffer.is_empty();
-        if pending {
+        let input = if pending {
             self.buffer.extend_from_slice(message);
-        }
-        let input: &[u8] = if pending { &self.buffer } else { message };
+            Bytes::from(std::mem::take(&mut self.buffer))
+        } else {
+            message.clone()
+        };
         let mut used = 0;
-        while let Some((n, parsed)) = parse(&input[used..], &mut self.header, rows)? {
+        while let Some((n, parsed)) = parse(&input, used, &mut self.header, rows)? {
             used += n;
             if parsed == Parsed::End {
                 self.ended = true;
                 break;
             }
         }
-        if pending {
-            self.buffer.drain(..used);
-        } else {
-            self.buffer.extend_from_slice(&message[used..]);
-        }
+        self.buffer.extend_from_slice(&input[used..]);
         Ok(())
     }
 
@@ -278,7 +284,7 @@ mod tests {
     fn parse_in_pieces(bytes: &[u8], size: usize) -> Result<(Vec<ReplayEvent>, bool), StoreError> {
         let (mut rows, mut events) = (Rows::default(), Vec::new());
         for piece in bytes.chunks(size) {
-            rows.feed(piece, &mut events)?;
+            rows.feed(&Bytes::copy_from_slice(piece), &mut events)?;
         }
         Ok((events, rows.finish().is_ok()))
     }
@@ -296,7 +302,7 @@ mod tests {
                 (first.stream_id, first.stream_type.as_str(), first.stream_version, first.event_type.as_str()),
                 (stream_id, "dossier", 3, "Transferred")
             );
-            assert_eq!((first.schema_version, first.payload.as_slice()), (1, &br#"{"type":"Transferred"}"#[..]));
+            assert_eq!((first.schema_version, &first.payload[..]), (1, &br#"{"type":"Transferred"}"#[..]));
             assert_eq!(first.recorded_at.timestamp_micros(), 1_700_000_000_000_000);
         }
     }
@@ -316,12 +322,15 @@ mod tests {
         messages.push((-1_i16).to_be_bytes().to_vec());
         let (mut rows, mut events) = (Rows::default(), Vec::new());
         for message in &messages {
-            rows.feed(message, &mut events).expect("parsed");
+            rows.feed(&Bytes::copy_from_slice(message), &mut events).expect("parsed");
             assert!(rows.buffer.is_empty(), "a whole row is never copied");
         }
         rows.finish().expect("the end is seen");
         assert_eq!(events.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1, 2, 3]);
-        assert!(matches!(rows.feed(&one_row, &mut events), Err(StoreError::Corrupt { .. })), "data after the end");
+        assert!(
+            matches!(rows.feed(&Bytes::from(one_row), &mut events), Err(StoreError::Corrupt { .. })),
+            "data after the end"
+        );
     }
 
     #[test]

@@ -251,7 +251,7 @@ fn replay_event_of(row: &sqlx::postgres::PgRow) -> Result<ReplayEvent, StoreErro
         stream_version: row.try_get(3)?,
         event_type: row.try_get::<&str, _>(4)?.into(),
         schema_version: row.try_get(5)?,
-        payload: row.try_get(6)?,
+        payload: row.try_get::<Vec<u8>, _>(6)?.into(),
         recorded_at: crate::from_micros(row.try_get(7)?)?,
     })
 }

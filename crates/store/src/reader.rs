@@ -127,7 +127,7 @@ mod tests {
             stream_version,
             event_type: "Transferred".into(),
             schema_version: 1,
-            payload: b"{}".to_vec(),
+            payload: bytes::Bytes::from_static(b"{}"),
             recorded_at: chrono::Utc::now(),
         }
     }

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::BytesMut;
 use futures::stream::BoxStream;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -194,7 +195,7 @@ impl EventStore for SqliteEventStore {
     }
 
     fn stream_from(&self, after: i64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
-        let from_row = |row: &rusqlite::Row<'_>| event_from_row(row).map(|e| (e.position, e));
+        let from_row = |row: &rusqlite::Row<'_>, _: &mut BytesMut| event_from_row(row).map(|e| (e.position, e));
         crate::stream_of_chunks(read_with_rusqlite(self.path.clone(), after, EVENT_COLUMNS, STREAM_CHUNK, from_row))
     }
 
@@ -211,6 +212,9 @@ const STREAM_PAGE: i64 = 20_000;
 pub(crate) const REPLAY_COLUMNS: &str =
     "position, stream_id, stream_type, stream_version, event_type, schema_version, payload, recorded_at_us";
 
+/// Reads one row into an item and its position; payloads it copies may go into the buffer given.
+type RowReader<T> = fn(&rusqlite::Row<'_>, &mut BytesMut) -> Result<(i64, T), StoreError>;
+
 /// Reads the log with rusqlite on a thread of its own and hands the events over in chunks of up
 /// to `chunk_size` through a small channel, so the reader and its consumer run on both cores with
 /// bounded memory. sqlx's SQLite driver sends each row through its worker thread, which caps a
@@ -226,7 +230,7 @@ fn read_with_rusqlite<T: Send + 'static>(
     after: i64,
     columns: &'static str,
     chunk_size: usize,
-    from_row: fn(&rusqlite::Row<'_>) -> Result<(i64, T), StoreError>,
+    from_row: RowReader<T>,
 ) -> tokio::sync::mpsc::Receiver<Result<Vec<T>, StoreError>> {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<T>, StoreError>>(4);
     tokio::task::spawn_blocking(move || {
@@ -238,12 +242,13 @@ fn read_with_rusqlite<T: Send + 'static>(
                 .prepare(&format!("SELECT {columns} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"))
                 .map_err(corrupt)?;
             let mut after = after;
+            let mut arena = BytesMut::new();
             let mut chunk = Vec::with_capacity(chunk_size);
             loop {
                 let mut rows = statement.query([after, STREAM_PAGE]).map_err(corrupt)?;
                 let mut read = 0;
                 while let Some(row) = rows.next().map_err(corrupt)? {
-                    let (position, event) = from_row(row)?;
+                    let (position, event) = from_row(row, &mut arena)?;
                     after = position;
                     read += 1;
                     chunk.push(event);
@@ -278,8 +283,12 @@ fn uuid_of(bytes: &[u8]) -> Result<Uuid, StoreError> {
     Uuid::from_slice(bytes).map_err(|e| StoreError::Corrupt { detail: format!("a stored id: {e}") })
 }
 
-/// A row of [`REPLAY_COLUMNS`], read by rusqlite.
-fn replay_from_row(row: &rusqlite::Row<'_>) -> Result<(i64, ReplayEvent), StoreError> {
+/// Payloads are copied into buffers of this size, each shared by the events it holds, rather
+/// than into an allocation each.
+const ARENA: usize = 256 * 1024;
+
+/// A row of [`REPLAY_COLUMNS`], read by rusqlite; its payload is copied into `arena`.
+fn replay_from_row(row: &rusqlite::Row<'_>, arena: &mut BytesMut) -> Result<(i64, ReplayEvent), StoreError> {
     let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into)).map_err(corrupt);
     let position = row.get(0).map_err(corrupt)?;
     let event = ReplayEvent {
@@ -289,7 +298,14 @@ fn replay_from_row(row: &rusqlite::Row<'_>) -> Result<(i64, ReplayEvent), StoreE
         stream_version: row.get(3).map_err(corrupt)?,
         event_type: text(4)?.into(),
         schema_version: row.get(5).map_err(corrupt)?,
-        payload: row.get_ref(6).and_then(|v| v.as_blob().map_err(Into::into)).map_err(corrupt)?.to_vec(),
+        payload: {
+            let blob = row.get_ref(6).and_then(|v| v.as_blob().map_err(Into::into)).map_err(corrupt)?;
+            if arena.capacity() - arena.len() < blob.len() {
+                *arena = BytesMut::with_capacity(ARENA.max(blob.len()));
+            }
+            arena.extend_from_slice(blob);
+            arena.split().freeze()
+        },
         recorded_at: crate::from_micros(row.get(7).map_err(corrupt)?)?,
     };
     Ok((position, event))
