@@ -577,6 +577,13 @@ impl DossierState {
 
     /// Applies one fact. Holds no rule and cannot fail.
     pub fn evolve(mut self, event: &DossierEvent) -> Self {
+        self.apply(event);
+        self
+    }
+
+    /// [`evolve`](Self::evolve) in place, for folds that keep many states: the state is not
+    /// moved out and back for each event.
+    pub fn apply(&mut self, event: &DossierEvent) {
         match event {
             DossierEvent::PreRegistered { dossier_id, session_id, candidate_id, user_code, registered_at } => {
                 self.id = Some(*dossier_id);
@@ -659,7 +666,6 @@ impl DossierState {
                 self.convocations.entry(test.clone()).or_default().downloads += 1;
             }
         }
-        self
     }
 
     /// The message the candidate reads for this state, quoted from the source document where it

@@ -351,7 +351,7 @@ async fn apply_dossiers(
         }
         let event: DossierEvent = decode(stored)?;
         let entry = dossiers.entry(stored.stream_id).or_insert_with(|| Entry::saved(saved.remove(&stored.stream_id)));
-        entry.state = std::mem::take(&mut entry.state).evolve(&event);
+        entry.state.apply(&event);
         if mail_start.is_some_and(|start| stored.position > start) {
             mails.extend(notifications::for_event(stored, &event, &entry.state));
         }

@@ -7,8 +7,6 @@
 //! blocking pool (as many chunks at once as there are cores), and the decoded events are folded
 //! in order on the caller's task. The store's read runs on its own thread meanwhile.
 
-use std::collections::HashMap;
-
 use cachet_domain::dossier::{DossierEvent, DossierState};
 use cachet_domain::event::DomainEvent;
 use cachet_store::typed::decode_replayed;
@@ -31,7 +29,7 @@ pub struct FoldedDossier {
 /// Every dossier's state at the end of the fold.
 #[derive(Debug, Default)]
 pub struct Folded {
-    pub dossiers: HashMap<Uuid, FoldedDossier>,
+    pub dossiers: foldhash::HashMap<Uuid, FoldedDossier>,
     /// The last position folded.
     pub position: i64,
     /// The events read (of every stream type).
@@ -90,7 +88,7 @@ pub async fn fold_dossiers(store: &dyn EventStore, until: Option<DateTime<Utc>>)
             folded.position = decoded.position;
             let Some(event) = decoded.event else { continue };
             let dossier = folded.dossiers.entry(decoded.stream_id).or_default();
-            dossier.state = std::mem::take(&mut dossier.state).evolve(&event);
+            dossier.state.apply(&event);
             dossier.version = decoded.version;
             dossier.position = decoded.position;
         }

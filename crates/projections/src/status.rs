@@ -82,7 +82,7 @@ impl StatusViews {
         let event: DossierEvent = decode(stored)?;
         let id = DossierId::from_uuid(stored.stream_id);
         let (state, version, position) = self.dossiers.entry(id).or_default();
-        *state = std::mem::take(state).evolve(&event);
+        state.apply(&event);
         *version = stored.stream_version;
         *position = stored.position;
         Ok(())
