@@ -124,11 +124,7 @@ macro_rules! slug_id {
         impl $name {
             /// A lower-case letter, then up to 39 lower-case letters, digits, `-` or `_`.
             pub fn parse(s: &str) -> Result<Self, DomainError> {
-                if is_slug(s) {
-                    Ok(Self(s.to_owned()))
-                } else {
-                    Err(DomainError::InvalidIdentifier { what: $label, value: s.chars().take(64).collect() })
-                }
+                Self::try_from(s.to_owned())
             }
 
             pub fn as_str(&self) -> &str {
@@ -136,14 +132,15 @@ macro_rules! slug_id {
             }
         }
 
-        /// Keeps the string it checks: decoding an event allocates the code once.
+        /// The one check of a code. Keeps the string it checks: decoding an event allocates the
+        /// code once.
         impl TryFrom<String> for $name {
             type Error = DomainError;
             fn try_from(s: String) -> Result<Self, Self::Error> {
                 if is_slug(&s) {
                     Ok(Self(s))
                 } else {
-                    Self::parse(&s)
+                    Err(DomainError::InvalidIdentifier { what: $label, value: s.chars().take(64).collect() })
                 }
             }
         }
